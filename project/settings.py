@@ -1,0 +1,207 @@
+"""Settings for the Longrun demo: everything comes from the environment, with defaults that need nothing installed.
+
+Every variable is listed in README.md and .env.example.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def env_bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    value = raw.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off"}:
+        return False
+    raise ImproperlyConfigured(f"{name}={raw!r} is not a boolean: use true or false.")
+
+
+def env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={raw!r} is not an integer.") from None
+
+
+def env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={raw!r} is not a number.") from None
+
+
+DEBUG = env_bool("DJANGO_DEBUG", True)
+
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "DJANGO_SECRET_KEY is not set and DJANGO_DEBUG is off. Set DJANGO_SECRET_KEY to a long random string, "
+            "for example: export DJANGO_SECRET_KEY=$(python -c 'import secrets; print(secrets.token_urlsafe(50))')"
+        )
+    SECRET_KEY = "insecure-longrun-demo-key-only-for-debug"  # noqa: S105 (debug only, refused above otherwise)
+
+ALLOWED_HOSTS = [h.strip() for h in os.environ.get("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost").split(",") if h.strip()]
+CSRF_TRUSTED_ORIGINS = [o.strip() for o in os.environ.get("DJANGO_CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()]
+
+# `runserver` is ASGI (daphne's) by default so the page's WebSocket path works; DJANGO_RUNSERVER=wsgi gives back
+# Django's threaded WSGI runserver, the "before" server.
+RUNSERVER = os.environ.get("DJANGO_RUNSERVER", "asgi").strip().lower()
+if RUNSERVER not in {"asgi", "wsgi"}:
+    raise ImproperlyConfigured(f"DJANGO_RUNSERVER={RUNSERVER!r}: use asgi (daphne's runserver) or wsgi (Django's).")
+
+INSTALLED_APPS = [
+    *(["daphne"] if RUNSERVER == "asgi" else []),
+    "servestatic",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "channels",
+    "longrun",
+    "llm_app",
+]
+
+# Every middleware here is both sync- and async-capable, so an async view runs with no thread hop in front of it.
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "servestatic.middleware.ServeStaticMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "project.urls"
+WSGI_APPLICATION = "project.wsgi.application"
+ASGI_APPLICATION = "project.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# Databases. CONN_MAX_AGE stays 0: under ASGI each request's sync work runs on a fresh thread, and a persistent
+# connection would die with that thread still open (see docs/migration-guide.md). On PostgreSQL a pool hands
+# connections back instead.
+DATABASE_URL = os.environ.get("DATABASE_URL", "")
+if DATABASE_URL:
+    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)}
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": BASE_DIR / "db.sqlite3",
+            "CONN_MAX_AGE": 0,
+        }
+    }
+_db = DATABASES["default"]
+if _db["ENGINE"] == "django.db.backends.sqlite3":
+    # WAL lets readers run beside the one writer; IMMEDIATE takes the write lock up front instead of failing
+    # mid-transaction; the timeout rides out the other server processes' writes.
+    _db.setdefault("OPTIONS", {}).update(
+        {"init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", "transaction_mode": "IMMEDIATE", "timeout": 20}
+    )
+elif _db["ENGINE"] == "django.db.backends.postgresql":
+    _db.setdefault("OPTIONS", {})["pool"] = {
+        "min_size": 0,
+        "max_size": env_int("DATABASE_POOL_SIZE", 20),
+        "timeout": env_float("DATABASE_POOL_TIMEOUT", 10.0),
+    }
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# Channels. Unset REDIS_URL means the in-memory layer: one process only, fine for the demo and tests.
+REDIS_URL = os.environ.get("REDIS_URL", "")
+if REDIS_URL:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}}}
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": (
+            "django.contrib.staticfiles.storage.StaticFilesStorage"
+            if DEBUG
+            else "servestatic.storage.CompressedManifestStaticFilesStorage"
+        )
+    },
+}
+
+LOGIN_URL = "admin:login"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "loggers": {
+        "llm_app": {"handlers": ["console"], "level": os.environ.get("DJANGO_LOG_LEVEL", "INFO")},
+        "longrun": {"handlers": ["console"], "level": os.environ.get("DJANGO_LOG_LEVEL", "INFO")},
+    },
+}
+
+# The LLM. LLM_BASE_URL includes the /v1; the default is the built-in simulator (`manage.py llm_simulator`).
+LLM_BASE_URL = os.environ.get("LLM_BASE_URL", "http://127.0.0.1:9100/v1")
+LLM_API_KEY = os.environ.get("LLM_API_KEY", "simulator")
+LLM_MODEL = os.environ.get("LLM_MODEL", "simulator")
+LLM_TIMEOUT = env_float("LLM_TIMEOUT", 60.0)
+LLM_MAX_RETRIES = env_int("LLM_MAX_RETRIES", 2)
+LLM_HTTP_BACKEND = os.environ.get("LLM_HTTP_BACKEND", "aiohttp").strip().lower()
+if LLM_HTTP_BACKEND not in {"aiohttp", "httpx"}:
+    raise ImproperlyConfigured(f"LLM_HTTP_BACKEND={LLM_HTTP_BACKEND!r}: use aiohttp or httpx.")
+LLM_MAX_CONNECTIONS = env_int("LLM_MAX_CONNECTIONS", 1000)
+LLM_MAX_PROMPT_CHARS = env_int("LLM_MAX_PROMPT_CHARS", 32_000)
+LLM_MAX_TOKENS = env_int("LLM_MAX_TOKENS", 4096)
+# Off by default (a local demo): anonymous JSON POSTs and sockets work. On: the endpoints need a logged-in user and,
+# for HTTP, a CSRF token; sockets need a session and an allowed Origin.
+LLM_REQUIRE_AUTH = env_bool("LLM_REQUIRE_AUTH", False)
+
+# Where `manage.py serve` starts the simulator; it must match LLM_BASE_URL to be used.
+LLM_SIMULATOR_TTFT_MS = env_int("LLM_SIMULATOR_TTFT_MS", 200)
+LLM_SIMULATOR_TOKEN_MS = env_int("LLM_SIMULATOR_TOKEN_MS", 40)
+LLM_SIMULATOR_TOKENS = env_int("LLM_SIMULATOR_TOKENS", 50)

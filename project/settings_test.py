@@ -1,0 +1,16 @@
+"""Test settings: the project's settings with the traps turned into errors.
+
+Used by pytest and by the server processes that end-to-end tests start.
+"""
+
+import warnings
+
+from project.settings import *  # noqa: F403
+
+# A stream Django would buffer whole must fail the test, also inside server processes where pytest's
+# filterwarnings does not reach (and daphne hides warnings anyway).
+warnings.filterwarnings("error", message="StreamingHttpResponse must consume", category=Warning)
+
+# A failing upstream call should fail at once in tests, not after the SDK's backoff.
+LLM_MAX_RETRIES = 0
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

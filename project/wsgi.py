@@ -1,0 +1,9 @@
+"""WSGI entry point: the "before" servers (gunicorn sync or gthread workers, Django's threaded runserver)."""
+
+import os
+
+from django.core.wsgi import get_wsgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
+
+application = get_wsgi_application()
