@@ -1,0 +1,119 @@
+"""The WebSocket path: a Channels consumer over the same async LLM service as the async views.
+
+Protocol (client -> server):
+    {"type": "prompt", "id": ..., "prompt": "...", "conversation": <id>?, "max_tokens": <n>?}
+    {"type": "stop", "id": ...}
+Server -> client:
+    {"type": "token", "id": ..., "text": "..."}
+    {"type": "done", "id": ..., "conversation", "message", "content", "tokens", "ttft_ms", "duration_ms", "status"}
+    {"type": "error", "id": ..., "message": "..."}
+
+A consumer handles its messages one at a time, so a generation that ran inside ``receive_json`` would hold
+back every ``stop`` until it finished. Each generation runs as its own task instead; ``stop`` cancels that
+task, and a disconnect cancels them all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.conf import settings
+
+from llm_app.models import Interface, Path, Status
+from llm_app.services import llm
+from llm_app.services.recording import ConversationNotFound
+from llm_app.services.schemas import BadRequest, ChatRequest, validate_chat_request
+
+# Close code for "authentication required", in the 4000-4999 range applications may use.
+CLOSE_UNAUTHENTICATED = 4401
+MAX_ACTIVE_GENERATIONS = 8
+
+
+class ChatConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
+    async def connect(self) -> None:
+        """Called on the WebSocket handshake: accepts, or refuses an anonymous socket when auth is required."""
+        self.generations: dict[str, asyncio.Task[None]] = {}
+        user = self.scope.get("user")
+        if settings.LLM_REQUIRE_AUTH and not (user and user.is_authenticated):
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
+        await self.accept()
+
+    async def disconnect(self, code: int) -> None:
+        """Called when the socket closes: cancels every running generation and waits until each saved its part."""
+        tasks = list(self.generations.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def receive_json(self, content: Any, **kwargs: Any) -> None:
+        """Called for each client message; returns at once so the next message (a stop) is read promptly."""
+        kind = content.get("type") if isinstance(content, dict) else None
+        gen_id = str(content.get("id", "")) if isinstance(content, dict) else ""
+        if kind == "prompt":
+            await self._start(gen_id, content)
+        elif kind == "stop":
+            await self._stop(gen_id)
+        else:
+            await self._error(gen_id, 'Unknown message: send {"type": "prompt", "id": ..., "prompt": ...} or {"type": "stop", "id": ...}.')
+
+    async def _start(self, gen_id: str, content: dict[str, Any]) -> None:
+        if not gen_id:
+            await self._error(gen_id, "A prompt message needs an `id`, chosen by the client, to match its tokens.")
+            return
+        if gen_id in self.generations:
+            await self._error(gen_id, f"Generation {gen_id!r} is already running: pick a new id, or stop it first.")
+            return
+        if len(self.generations) >= MAX_ACTIVE_GENERATIONS:
+            await self._error(gen_id, f"At most {MAX_ACTIVE_GENERATIONS} generations may run at once on one socket: stop one first.")
+            return
+        try:
+            chat = validate_chat_request({k: v for k, v in content.items() if k not in {"type", "id"}})
+        except BadRequest as exc:
+            await self._error(gen_id, exc.message)
+            return
+        task = asyncio.create_task(self._generate(gen_id, chat))
+        self.generations[gen_id] = task
+        task.add_done_callback(lambda _: self.generations.pop(gen_id, None))
+
+    async def _stop(self, gen_id: str) -> None:
+        task = self.generations.get(gen_id)
+        if task is None:
+            await self._error(gen_id, f"No running generation has id {gen_id!r}: it may have finished already.")
+            return
+        task.cancel()
+
+    async def _generate(self, gen_id: str, chat: ChatRequest) -> None:
+        """Runs as a task per generation: streams tokens, then done or error; a cancel ends it as cancelled."""
+        generation: llm.AsyncGeneration | None = None
+        try:
+            generation = await llm.astream(request=chat, path=Path.WEBSOCKET, interface=Interface.ASGI)
+            async for event in generation:
+                match event:
+                    case llm.TokenEvent(text=text):
+                        await self.send_json({"type": "token", "id": gen_id, "text": text})
+                    case llm.DoneEvent(result=result):
+                        await self.send_json({"type": "done", "id": gen_id, **result.as_dict()})
+                    case llm.ErrorEvent(message=message):
+                        await self.send_json({"type": "error", "id": gen_id, "message": message})
+        except ConversationNotFound as exc:
+            await self._error(gen_id, str(exc))
+        except asyncio.CancelledError:
+            if generation is not None:
+                await generation.aclose()
+                if generation.result is not None and generation.result.status == Status.CANCELLED:
+                    # After a stop the socket is still open and the client waits for this generation's end.
+                    await self._send_quietly({"type": "done", "id": gen_id, **generation.result.as_dict()})
+            raise
+
+    async def _send_quietly(self, message: dict[str, Any]) -> None:
+        # On a disconnect the socket is already gone; the partial answer is saved, there is no one to tell.
+        try:
+            await self.send_json(message)
+        except Exception:  # noqa: BLE001
+            pass
+
+    async def _error(self, gen_id: str, message: str) -> None:
+        await self.send_json({"type": "error", "id": gen_id, "message": message})

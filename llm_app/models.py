@@ -1,0 +1,81 @@
+"""Conversations, their messages, and one LLMCall row per call to the LLM on any path."""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class Status(models.TextChoices):
+    """The life of a generation; Message.status and LLMCall.status share it."""
+
+    STREAMING = "streaming", "Streaming"
+    COMPLETE = "complete", "Complete"
+    CANCELLED = "cancelled", "Cancelled"
+    ERROR = "error", "Error"
+
+
+class Path(models.TextChoices):
+    """Which of the three request paths served a call."""
+
+    SYNC = "sync", "Sync view"
+    ASYNC = "async", "Async view"
+    WEBSOCKET = "websocket", "WebSocket consumer"
+    COMMAND = "command", "Management command"
+
+
+class Interface(models.TextChoices):
+    """The server protocol the process was serving when the call ran."""
+
+    WSGI = "wsgi", "WSGI"
+    ASGI = "asgi", "ASGI"
+    NONE = "none", "None (command)"
+
+
+class Conversation(models.Model):
+    title = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.title or f"Conversation {self.pk}"
+
+
+class Message(models.Model):
+    class Role(models.TextChoices):
+        USER = "user", "User"
+        ASSISTANT = "assistant", "Assistant"
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
+    role = models.CharField(max_length=16, choices=Role.choices)
+    content = models.TextField(blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.COMPLETE, db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.role}: {self.content[:60]}"
+
+
+class LLMCall(models.Model):
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="calls")
+    message = models.OneToOneField(Message, on_delete=models.CASCADE, related_name="call")
+    path = models.CharField(max_length=16, choices=Path.choices, db_index=True)
+    interface = models.CharField(max_length=8, choices=Interface.choices, db_index=True)
+    model = models.CharField(max_length=200, db_index=True)
+    started_at = models.DateTimeField(db_index=True)
+    ttft_ms = models.FloatField(null=True, blank=True)
+    duration_ms = models.FloatField(null=True, blank=True)
+    tokens = models.PositiveIntegerField(default=0)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.STREAMING, db_index=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+        verbose_name = "LLM call"
+
+    def __str__(self) -> str:
+        return f"{self.path}/{self.interface} {self.model} {self.status}"

@@ -1,0 +1,9 @@
+"""WebSocket routes, wrapped by project/asgi.py in the origin validator and the auth stack."""
+
+from django.urls import path
+
+from llm_app.consumers import ChatConsumer
+
+websocket_urlpatterns = [
+    path("ws/chat/", ChatConsumer.as_asgi()),
+]

@@ -1,0 +1,310 @@
+"""The LLM service every path calls: ``complete``/``acomplete`` and ``stream``/``astream``, sync and async twins.
+
+Read the sync and async halves side by side: apart from ``await`` and ``async for``, the async twin differs
+only where cancellation can reach it. A sync call cannot be cancelled (a client that goes away under WSGI is
+noticed at the next write; under ASGI the thread simply runs on), while an async call is cancelled at its
+current ``await`` when the client disconnects or sends ``stop``; it then closes the upstream request and saves
+the partial answer with status ``cancelled``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx2
+import openai
+from django.conf import settings
+
+from llm_app.models import Interface, Path, Status
+from llm_app.services import recording
+from llm_app.services.clients import aget_client, get_client
+from llm_app.services.schemas import ChatRequest, ChatResult
+
+
+@dataclass(frozen=True, slots=True)
+class TokenEvent:
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class DoneEvent:
+    result: ChatResult
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorEvent:
+    message: str
+    http_status: int
+    result: ChatResult
+
+
+Event = TokenEvent | DoneEvent | ErrorEvent
+
+
+class UpstreamError(Exception):
+    """Raised by ``complete``/``acomplete`` when the LLM call failed; the partial call is already recorded."""
+
+    def __init__(self, *, http_status: int, message: str, result: ChatResult) -> None:
+        super().__init__(message)
+        self.http_status = http_status
+        self.message = message
+        self.result = result
+
+
+def describe_failure(exc: BaseException) -> tuple[int, str]:
+    """Maps an upstream exception to the HTTP status to answer (502 or 504) and a message that says what to check."""
+    base = settings.LLM_BASE_URL
+    if isinstance(exc, openai.APITimeoutError | httpx2.TimeoutException | TimeoutError):
+        return 504, f"The LLM at {base} did not answer within LLM_TIMEOUT={settings.LLM_TIMEOUT:g}s. Try again, or raise LLM_TIMEOUT."
+    if isinstance(exc, openai.APIConnectionError):
+        return 502, f"Could not reach the LLM at {base}: is it running? (./run serve starts the simulator; check LLM_BASE_URL.)"
+    if isinstance(exc, openai.APIStatusError):
+        return 502, f"The LLM at {base} answered HTTP {exc.status_code}: {exc.message}"
+    return 502, f"The LLM at {base} sent a broken reply ({type(exc).__name__}: {exc}). Try again."
+
+
+@dataclass(slots=True)
+class _Tally:
+    """Counts one call's tokens and times while it runs."""
+
+    started: float = field(default_factory=time.perf_counter)
+    parts: list[str] = field(default_factory=list)
+    ttft_ms: float | None = None
+    usage_tokens: int | None = None
+
+    def token(self, text: str) -> None:
+        if self.ttft_ms is None:
+            self.ttft_ms = self.elapsed_ms()
+        self.parts.append(text)
+
+    def chunk(self, chunk: Any) -> str:
+        """Called for each streamed chunk: returns its text (maybe empty) and keeps the usage when sent."""
+        if chunk.usage is not None:
+            self.usage_tokens = chunk.usage.completion_tokens
+        if not chunk.choices:
+            return ""
+        return chunk.choices[0].delta.content or ""
+
+    def whole(self, reply: Any) -> None:
+        """Called once for a non-streamed reply: the time to the whole reply is its first-token time."""
+        text = reply.choices[0].message.content or "" if reply.choices else ""
+        if reply.usage is not None:
+            self.usage_tokens = reply.usage.completion_tokens
+        self.ttft_ms = self.elapsed_ms()
+        self.parts.append(text)
+
+    def elapsed_ms(self) -> float:
+        return round((time.perf_counter() - self.started) * 1000, 1)
+
+    def result(self, record: recording.CallRecord, status: Status) -> ChatResult:
+        tokens = self.usage_tokens if self.usage_tokens is not None and status == Status.COMPLETE else len(self.parts)
+        return ChatResult(
+            conversation=record.conversation_id,
+            message=record.message_id,
+            content="".join(self.parts),
+            tokens=tokens,
+            ttft_ms=self.ttft_ms,
+            duration_ms=self.elapsed_ms(),
+            status=status,
+        )
+
+
+def _create_kwargs(request: ChatRequest, record: recording.CallRecord, *, stream: bool) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {"model": settings.LLM_MODEL, "messages": list(record.messages), "stream": stream}
+    if request.max_tokens is not None:
+        kwargs["max_tokens"] = request.max_tokens
+    if stream:
+        kwargs["stream_options"] = {"include_usage": True}
+    return kwargs
+
+
+def _start_kwargs(request: ChatRequest, path: Path, interface: Interface) -> dict[str, Any]:
+    return {
+        "prompt": request.prompt,
+        "conversation_id": request.conversation,
+        "path": path,
+        "interface": interface,
+        "model": settings.LLM_MODEL,
+    }
+
+
+def _finish_kwargs(result: ChatResult, error: str = "") -> dict[str, Any]:
+    return {
+        "content": result.content,
+        "tokens": result.tokens,
+        "ttft_ms": result.ttft_ms,
+        "duration_ms": result.duration_ms,
+        "status": result.status,
+        "error": error,
+    }
+
+
+# --- non-streaming -------------------------------------------------------------------------------------------
+
+
+def complete(*, request: ChatRequest, path: Path, interface: Interface) -> ChatResult:
+    """Called by sync code: one whole reply. Raises ConversationNotFound before, UpstreamError after a failure."""
+    record = recording.start(**_start_kwargs(request, path, interface))
+    tally = _Tally()
+    try:
+        reply = get_client().chat.completions.create(**_create_kwargs(request, record, stream=False))
+    except Exception as exc:
+        http_status, message = describe_failure(exc)
+        result = tally.result(record, Status.ERROR)
+        recording.finish(record=record, **_finish_kwargs(result, message))
+        raise UpstreamError(http_status=http_status, message=message, result=result) from exc
+    tally.whole(reply)
+    result = tally.result(record, Status.COMPLETE)
+    recording.finish(record=record, **_finish_kwargs(result))
+    return result
+
+
+async def acomplete(*, request: ChatRequest, path: Path, interface: Interface) -> ChatResult:
+    """Called by async code: one whole reply; a cancellation (disconnect) is recorded, then re-raised."""
+    record = await recording.astart(**_start_kwargs(request, path, interface))
+    tally = _Tally()
+    try:
+        reply = await aget_client().chat.completions.create(**_create_kwargs(request, record, stream=False))
+    except asyncio.CancelledError:
+        # The SDK closes the upstream request as the cancellation unwinds through it.
+        await recording.afinish(record=record, **_finish_kwargs(tally.result(record, Status.CANCELLED)))
+        raise
+    except Exception as exc:
+        http_status, message = describe_failure(exc)
+        result = tally.result(record, Status.ERROR)
+        await recording.afinish(record=record, **_finish_kwargs(result, message))
+        raise UpstreamError(http_status=http_status, message=message, result=result) from exc
+    tally.whole(reply)
+    result = tally.result(record, Status.COMPLETE)
+    await recording.afinish(record=record, **_finish_kwargs(result))
+    return result
+
+
+# --- streaming -----------------------------------------------------------------------------------------------
+
+
+class Generation:
+    """A sync stream of events: tokens, then one DoneEvent or ErrorEvent. ``close()`` cancels it."""
+
+    def __init__(self, *, request: ChatRequest, record: recording.CallRecord) -> None:
+        self.request = request
+        self.record = record
+        self.result: ChatResult | None = None
+        self._started = False
+        self._events = self._run()
+
+    def __iter__(self) -> Iterator[Event]:
+        return self
+
+    def __next__(self) -> Event:
+        self._started = True
+        return next(self._events)
+
+    def close(self) -> None:
+        """Called when the consumer stops early (WSGI server on disconnect, the ASGI bridge): saves the partial."""
+        if self._started:
+            self._events.close()
+        elif self.result is None:
+            # Never iterated: the generator body (and its finally) would never run, so record it here.
+            self._events.close()
+            self.result = _Tally().result(self.record, Status.CANCELLED)
+            recording.finish(record=self.record, **_finish_kwargs(self.result))
+
+    def _run(self) -> Iterator[Event]:
+        tally = _Tally()
+        # Stays CANCELLED if the consumer closes this generator early (GeneratorExit at a yield).
+        status, message, http_status = Status.CANCELLED, "", 0
+        upstream = None
+        try:
+            upstream = get_client().chat.completions.create(**_create_kwargs(self.request, self.record, stream=True))
+            for chunk in upstream:
+                text = tally.chunk(chunk)
+                if text:
+                    tally.token(text)
+                    yield TokenEvent(text)
+            status = Status.COMPLETE
+        except Exception as exc:
+            status = Status.ERROR
+            http_status, message = describe_failure(exc)
+        finally:
+            if upstream is not None:
+                upstream.close()
+            self.result = tally.result(self.record, status)
+            recording.finish(record=self.record, **_finish_kwargs(self.result, message))
+        if status == Status.ERROR:
+            yield ErrorEvent(message=message, http_status=http_status, result=self.result)
+        else:
+            yield DoneEvent(result=self.result)
+
+
+class AsyncGeneration:
+    """An async stream of events: tokens, then one DoneEvent or ErrorEvent. Cancelling the task cancels it."""
+
+    def __init__(self, *, request: ChatRequest, record: recording.CallRecord) -> None:
+        self.request = request
+        self.record = record
+        self.result: ChatResult | None = None
+        self._started = False
+        self._events = self._run()
+
+    def __aiter__(self) -> AsyncIterator[Event]:
+        return self
+
+    async def __anext__(self) -> Event:
+        self._started = True
+        return await anext(self._events)
+
+    async def aclose(self) -> None:
+        """Called when the consumer stops early: saves the partial answer as cancelled."""
+        if self._started:
+            await self._events.aclose()
+        elif self.result is None:
+            # Never iterated: the generator body (and its finally) would never run, so record it here.
+            await self._events.aclose()
+            self.result = _Tally().result(self.record, Status.CANCELLED)
+            await recording.afinish(record=self.record, **_finish_kwargs(self.result))
+
+    async def _run(self) -> AsyncIterator[Event]:
+        tally = _Tally()
+        # Stays CANCELLED on CancelledError (disconnect, stop) or an early aclose().
+        status, message, http_status = Status.CANCELLED, "", 0
+        upstream = None
+        try:
+            upstream = await aget_client().chat.completions.create(
+                **_create_kwargs(self.request, self.record, stream=True)
+            )
+            async for chunk in upstream:
+                text = tally.chunk(chunk)
+                if text:
+                    tally.token(text)
+                    yield TokenEvent(text)
+            status = Status.COMPLETE
+        except Exception as exc:
+            status = Status.ERROR
+            http_status, message = describe_failure(exc)
+        finally:
+            if upstream is not None:
+                # Closing the response is what tells the LLM server to stop generating (and billing).
+                await asyncio.shield(upstream.close())
+            self.result = tally.result(self.record, status)
+            await recording.afinish(record=self.record, **_finish_kwargs(self.result, message))
+        if status == Status.ERROR:
+            yield ErrorEvent(message=message, http_status=http_status, result=self.result)
+        else:
+            yield DoneEvent(result=self.result)
+
+
+def stream(*, request: ChatRequest, path: Path, interface: Interface) -> Generation:
+    """Called by sync code: records the call now (ConversationNotFound raises here), streams when iterated."""
+    record = recording.start(**_start_kwargs(request, path, interface))
+    return Generation(request=request, record=record)
+
+
+async def astream(*, request: ChatRequest, path: Path, interface: Interface) -> AsyncGeneration:
+    """Called by async code: records the call now (ConversationNotFound raises here), streams when iterated."""
+    record = await recording.astart(**_start_kwargs(request, path, interface))
+    return AsyncGeneration(request=request, record=record)

@@ -1,0 +1,101 @@
+"""What both API view modules share: the request guard, JSON errors, and which server interface is serving."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from django.core.handlers.asgi import ASGIRequest
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.middleware.csrf import CsrfViewMiddleware
+from django.views.decorators.csrf import csrf_exempt
+
+from llm_app.models import Interface
+from llm_app.services.llm import UpstreamError
+from llm_app.services.recording import ConversationNotFound
+from llm_app.services.schemas import BadRequest, ChatRequest, parse_chat_body
+
+ApiView = Callable[[HttpRequest, ChatRequest], HttpResponse]
+AsyncApiView = Callable[[HttpRequest, ChatRequest], Awaitable[HttpResponse]]
+
+
+def error_response(status: int, message: str, **extra: Any) -> JsonResponse:
+    return JsonResponse({**extra, "error": {"status": status, "message": message}}, status=status)
+
+
+def bad_request_response(exc: BadRequest) -> JsonResponse:
+    return error_response(exc.status, exc.message)
+
+
+def not_found_response(exc: ConversationNotFound) -> JsonResponse:
+    return error_response(404, str(exc))
+
+
+def upstream_error_response(exc: UpstreamError) -> JsonResponse:
+    return error_response(exc.http_status, exc.message, **exc.result.as_dict())
+
+
+def interface_of(request: HttpRequest) -> Interface:
+    return Interface.ASGI if isinstance(request, ASGIRequest) else Interface.WSGI
+
+
+def _read(request: HttpRequest) -> ChatRequest:
+    if request.method != "POST":
+        raise BadRequest(405, f"{request.method} is not allowed here: POST a JSON body such as {{\"prompt\": \"Hello\"}}.")
+    try:
+        body = request.body
+    except RequestDataTooBig:
+        raise BadRequest(
+            413, f"The body is larger than DATA_UPLOAD_MAX_MEMORY_SIZE ({settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes). Send a shorter prompt."
+        ) from None
+    return parse_chat_body(content_type=request.content_type or "", body=body)
+
+
+def _csrf_failure(request: HttpRequest) -> JsonResponse | None:
+    # The API is csrf_exempt so that an anonymous demo POST works; with auth on, a session cookie is what
+    # authenticates, so the CSRF check is back.
+    rejected = CsrfViewMiddleware(lambda r: HttpResponse()).process_view(request, None, (), {})
+    if rejected is None:
+        return None
+    return error_response(403, "CSRF check failed: send the csrftoken cookie's value in an X-CSRFToken header.")
+
+
+_LOGIN_MESSAGE = "Log in first (LLM_REQUIRE_AUTH is on): sign in at /admin/login/ and send the session cookie."
+
+
+def api_endpoint(view: ApiView | AsyncApiView) -> Callable[[HttpRequest], Any]:
+    """Wraps an API view, sync or async (decided once, here): method, auth, CSRF, body; then ``view(request, chat)``."""
+    if inspect.iscoroutinefunction(view):
+
+        async def async_endpoint(request: HttpRequest) -> HttpResponse:
+            if settings.LLM_REQUIRE_AUTH:
+                user = await request.auser()
+                if not user.is_authenticated:
+                    return error_response(401, _LOGIN_MESSAGE)
+                if (failure := _csrf_failure(request)) is not None:
+                    return failure
+            try:
+                chat = _read(request)
+            except BadRequest as exc:
+                return bad_request_response(exc)
+            return await view(request, chat)
+
+        return csrf_exempt(functools.wraps(view)(async_endpoint))
+
+    def sync_endpoint(request: HttpRequest) -> HttpResponse:
+        if settings.LLM_REQUIRE_AUTH:
+            if not request.user.is_authenticated:
+                return error_response(401, _LOGIN_MESSAGE)
+            if (failure := _csrf_failure(request)) is not None:
+                return failure
+        try:
+            chat = _read(request)
+        except BadRequest as exc:
+            return bad_request_response(exc)
+        return view(request, chat)  # type: ignore[return-value]
+
+    return csrf_exempt(functools.wraps(view)(sync_endpoint))

@@ -1,0 +1,43 @@
+"""The "before": plain sync views on the sync OpenAI client. Kept on purpose; diff this file with async_.py.
+
+Under a WSGI worker pool each of these holds a worker for the whole LLM call. Under ASGI Django runs them in a
+thread per request, and a client that goes away does not stop the upstream call.
+"""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from longrun.bridges import iterate_in_thread
+
+from llm_app.models import Interface, Path
+from llm_app.services import llm
+from llm_app.services.recording import ConversationNotFound
+from llm_app.services.schemas import ChatRequest
+from llm_app.streaming import sse_events, sse_response
+from llm_app.views.api import api_endpoint, interface_of, not_found_response, upstream_error_response
+
+
+@api_endpoint
+def complete(request: HttpRequest, chat: ChatRequest) -> HttpResponse:
+    try:
+        result = llm.complete(request=chat, path=Path.SYNC, interface=interface_of(request))
+    except ConversationNotFound as exc:
+        return not_found_response(exc)
+    except llm.UpstreamError as exc:
+        return upstream_error_response(exc)
+    return JsonResponse(result.as_dict())
+
+
+@api_endpoint
+def stream(request: HttpRequest, chat: ChatRequest) -> HttpResponse:
+    interface = interface_of(request)
+    try:
+        generation = llm.stream(request=chat, path=Path.SYNC, interface=interface)
+    except ConversationNotFound as exc:
+        return not_found_response(exc)
+    body = sse_events(generation)
+    if interface == Interface.ASGI:
+        # Under ASGI Django would read a sync iterator into a list before sending a byte; the bridge hands it
+        # over one chunk at a time instead, each next() on this request's thread.
+        return sse_response(iterate_in_thread(body))
+    return sse_response(body)
