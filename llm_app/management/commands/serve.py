@@ -1,0 +1,96 @@
+"""``manage.py serve``: the demo in one command: migrate, an admin login, the LLM simulator, then a server."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from typing import Any
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from longrun.servers import SERVERS, server_command
+
+
+def _port_open(host: str, port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((host, port)) == 0
+
+
+class Command(BaseCommand):
+    help = "Start the LLM simulator and a server (daphne by default) on http://127.0.0.1:8000/."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--server", choices=sorted(SERVERS), default="daphne")
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--port", type=int, default=8000)
+        parser.add_argument("--workers", type=int, default=5, help="gunicorn workers (sync and gthread)")
+        parser.add_argument("--no-simulator", action="store_true", help="use LLM_BASE_URL as it is")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        call_command("migrate", interactive=False, verbosity=0)
+        if not settings.DEBUG:
+            call_command("collectstatic", interactive=False, verbosity=0)
+        self._ensure_admin()
+        simulator = None if options["no_simulator"] else self._start_simulator()
+        argv, extra_env = server_command(
+            options["server"], host=options["host"], port=options["port"], workers=options["workers"]
+        )
+        url = f"http://{options['host']}:{options['port']}/"
+        self.stdout.write(f"Serving with {options['server']} ({SERVERS[options['server']].summary}) on {url}")
+        server = subprocess.Popen(argv, env={**os.environ, **extra_env})
+        try:
+            server.wait()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            for process in (server, simulator):
+                if process is not None and process.poll() is None:
+                    process.terminate()
+                    process.wait(timeout=10)
+
+    def _ensure_admin(self) -> None:
+        """With DEBUG on, makes sure the admin can log in as the README says (admin / DJANGO_ADMIN_PASSWORD)."""
+        if not settings.DEBUG:
+            self.stdout.write("DEBUG is off: create an admin with `./run manage createsuperuser`.")
+            return
+        password = os.environ.get("DJANGO_ADMIN_PASSWORD", "admin")
+        User = get_user_model()
+        user, _ = User.objects.get_or_create(username="admin", defaults={"is_staff": True, "is_superuser": True})
+        user.is_staff = user.is_superuser = True
+        user.set_password(password)
+        user.save()
+        self.stdout.write(f"Admin: http://127.0.0.1:8000/admin/ as admin / {password} (DJANGO_ADMIN_PASSWORD)")
+
+    def _start_simulator(self) -> subprocess.Popen[bytes] | None:
+        url = urlsplit(settings.LLM_BASE_URL)
+        host, port = url.hostname or "127.0.0.1", url.port or 80
+        if host not in {"127.0.0.1", "localhost"}:
+            self.stdout.write(f"Using the LLM at {settings.LLM_BASE_URL} (LLM_BASE_URL is not local).")
+            return None
+        if _port_open(host, port):
+            self.stdout.write(f"Something already listens on {host}:{port}: using it as the LLM.")
+            return None
+        process = subprocess.Popen(
+            [
+                sys.executable, "manage.py", "llm_simulator", "--host", host, "--port", str(port),
+                "--ttft-ms", str(settings.LLM_SIMULATOR_TTFT_MS), "--token-ms", str(settings.LLM_SIMULATOR_TOKEN_MS),
+                "--tokens", str(settings.LLM_SIMULATOR_TOKENS),
+            ],
+            stdout=subprocess.DEVNULL,
+        )
+        for _ in range(100):
+            if _port_open(host, port):
+                self.stdout.write(f"LLM simulator on {settings.LLM_BASE_URL}")
+                return process
+            if process.poll() is not None:
+                break
+            time.sleep(0.1)
+        process.kill()
+        raise CommandError(f"The LLM simulator did not start on {host}:{port}; run `./run manage llm_simulator` to see why.")
