@@ -1,0 +1,83 @@
+"""Faults the simulator serves on request, chosen by the request's ``model`` name.
+
+``fault:500``
+    HTTP 500 at once, with an OpenAI-style error body (``type`` ``server_error``).
+``fault:429``
+    HTTP 429 at once, with an OpenAI-style error body (``code`` ``rate_limit_exceeded``) and a
+    ``retry-after`` header (seconds, ``--retry-after-s``).
+``fault:stall``
+    Streamed: the first token at the TTFT, then no more bytes; the connection stays open until the client
+    goes away or ``--stall-cap-s`` passes, then it is dropped. Not streamed: no bytes at all, same hold.
+``fault:cut``
+    Streamed: half the tokens (at least one), then at the next token's deadline the connection is closed
+    without the finish chunk or ``[DONE]``. Not streamed: the connection is dropped at that same moment,
+    before any byte of the reply.
+``fault:malformed``
+    Streamed: after half the tokens a ``data:`` line that is not valid JSON, then the rest of the stream as
+    usual. Not streamed: the reply (status 200, ``application/json``) is cut short, so it is not valid JSON.
+
+Any other model name gets a normal reply. Every fault request counts once in ``errors`` of ``GET /stats``.
+"""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+from typing import Any
+
+
+class Fault(StrEnum):
+    """A fault name; the value is the model name that asks for it."""
+
+    SERVER_ERROR = "fault:500"
+    RATE_LIMIT = "fault:429"
+    STALL = "fault:stall"
+    CUT = "fault:cut"
+    MALFORMED = "fault:malformed"
+
+
+FAULT_500 = Fault.SERVER_ERROR
+FAULT_429 = Fault.RATE_LIMIT
+FAULT_STALL = Fault.STALL
+FAULT_CUT = Fault.CUT
+FAULT_MALFORMED = Fault.MALFORMED
+FAULT_NAMES: tuple[str, ...] = tuple(fault.value for fault in Fault)
+
+# Faults answered at once with an error status, before any timing applies.
+IMMEDIATE_FAULTS = frozenset({Fault.SERVER_ERROR, Fault.RATE_LIMIT})
+
+# A chunk that starts like a real one and stops mid-object: a parser fails on it, a line splitter does not.
+MALFORMED_EVENT = b'data: {"id":"chatcmpl-malformed","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":\n\n'
+
+
+def fault_for_model(model: str) -> Fault | None:
+    """Called per chat completion: the fault the model name asks for, or None for a normal reply."""
+    if not model.startswith("fault:"):
+        return None
+    try:
+        return Fault(model)
+    except ValueError:
+        return None
+
+
+def healthy_tokens(fault: Fault | None, tokens: int) -> int:
+    """Called before a reply: how many tokens go out normally before the fault shows."""
+    if fault is Fault.STALL:
+        return 1
+    if fault in (Fault.CUT, Fault.MALFORMED):
+        return max(1, tokens // 2)
+    return tokens
+
+
+def error_body(message: str, error_type: str, *, param: str | None = None, code: str | None = None) -> bytes:
+    """Called for every error reply: the OpenAI error object, encoded."""
+    error: dict[str, Any] = {"message": message, "type": error_type, "param": param, "code": code}
+    return json.dumps({"error": error}).encode()
+
+
+SERVER_ERROR_BODY = error_body(
+    "The server had an error while processing your request (simulated by fault:500).", "server_error"
+)
+RATE_LIMIT_BODY = error_body(
+    "Rate limit reached for requests (simulated by fault:429).", "requests", code="rate_limit_exceeded"
+)
