@@ -1,0 +1,95 @@
+"""Faults asked for by model name, as the official SDK sees them (max_retries=0, so each shows at once)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from openai import (
+    APIConnectionError,
+    APITimeoutError,
+    AsyncOpenAI,
+    InternalServerError,
+    RateLimitError,
+)
+
+from longrun.simulator import FAULT_429, FAULT_500, FAULT_CUT, FAULT_MALFORMED, FAULT_STALL
+from longrun.simulator.faults import fault_for_model, healthy_tokens
+from tests.longrun.simulator.conftest import PROMPT, TOKENS
+
+
+async def stream_pieces(client: AsyncOpenAI, model: str, pieces: list[str], **kwargs: object) -> None:
+    """Streams a reply into ``pieces`` until it ends or raises."""
+    stream = await client.chat.completions.create(model=model, messages=PROMPT, stream=True, **kwargs)  # type: ignore[call-overload]
+    async with stream:
+        async for chunk in stream:
+            if chunk.choices and chunk.choices[0].delta.content:
+                pieces.append(chunk.choices[0].delta.content)
+
+
+def test_only_the_documented_names_are_faults() -> None:
+    assert fault_for_model("fault:500") is FAULT_500
+    assert fault_for_model("fault:unknown") is None
+    assert fault_for_model("gpt-4o") is None
+
+
+def test_cut_and_malformed_show_after_half_the_tokens_and_stall_after_one() -> None:
+    assert healthy_tokens(FAULT_CUT, 50) == healthy_tokens(FAULT_MALFORMED, 50) == 25
+    assert healthy_tokens(FAULT_CUT, 1) == 1
+    assert healthy_tokens(FAULT_STALL, 50) == 1
+    assert healthy_tokens(None, 50) == 50
+
+
+async def test_fault_500_raises_internal_server_error(client: AsyncOpenAI) -> None:
+    with pytest.raises(InternalServerError) as raised:
+        await client.chat.completions.create(model=FAULT_500, messages=PROMPT)  # type: ignore[arg-type]
+    assert raised.value.status_code == 500
+    assert raised.value.body["type"] == "server_error"  # type: ignore[index]
+
+
+async def test_fault_500_on_a_stream_raises_before_any_chunk(client: AsyncOpenAI) -> None:
+    with pytest.raises(InternalServerError):
+        await client.chat.completions.create(model=FAULT_500, messages=PROMPT, stream=True)  # type: ignore[call-overload]
+
+
+async def test_fault_429_raises_rate_limit_error_with_retry_after(client: AsyncOpenAI) -> None:
+    with pytest.raises(RateLimitError) as raised:
+        await client.chat.completions.create(model=FAULT_429, messages=PROMPT)  # type: ignore[arg-type]
+    assert raised.value.response.headers["retry-after"] == "1"
+    assert raised.value.code == "rate_limit_exceeded"
+
+
+async def test_fault_stall_sends_the_first_token_then_times_out(client: AsyncOpenAI) -> None:
+    pieces: list[str] = []
+    with pytest.raises(APITimeoutError):
+        await stream_pieces(client, FAULT_STALL, pieces, timeout=0.5)
+    assert len(pieces) == 1
+
+
+async def test_fault_stall_without_streaming_times_out(client: AsyncOpenAI) -> None:
+    with pytest.raises(APITimeoutError):
+        await client.chat.completions.create(model=FAULT_STALL, messages=PROMPT, timeout=0.5)  # type: ignore[arg-type]
+
+
+async def test_fault_cut_ends_a_stream_after_half_the_tokens_without_done(client: AsyncOpenAI) -> None:
+    pieces: list[str] = []
+    with pytest.raises(APIConnectionError):
+        await stream_pieces(client, FAULT_CUT, pieces)
+    assert len(pieces) == TOKENS // 2
+
+
+async def test_fault_cut_without_streaming_drops_the_connection_before_the_reply(client: AsyncOpenAI) -> None:
+    with pytest.raises(APIConnectionError):
+        await client.chat.completions.create(model=FAULT_CUT, messages=PROMPT)  # type: ignore[arg-type]
+
+
+async def test_fault_malformed_breaks_parsing_mid_stream(client: AsyncOpenAI) -> None:
+    pieces: list[str] = []
+    with pytest.raises(json.JSONDecodeError):
+        await stream_pieces(client, FAULT_MALFORMED, pieces)
+    assert len(pieces) == TOKENS // 2
+
+
+async def test_fault_malformed_without_streaming_sends_invalid_json(client: AsyncOpenAI) -> None:
+    with pytest.raises(json.JSONDecodeError):
+        await client.chat.completions.create(model=FAULT_MALFORMED, messages=PROMPT)  # type: ignore[arg-type]
