@@ -10,6 +10,7 @@ from typing import Any
 import aiohttp
 import pytest
 from openai import AsyncOpenAI
+from openai.types.chat import ChatCompletionMessageParam
 
 from longrun.simulator import SimulatorConfig, start_simulator
 
@@ -17,7 +18,7 @@ from longrun.simulator import SimulatorConfig, start_simulator
 TTFT_MS = 50
 TOKEN_MS = 10
 TOKENS = 8
-PROMPT = [{"role": "user", "content": "Tell me about long-running requests."}]
+PROMPT: list[ChatCompletionMessageParam] = [{"role": "user", "content": "Tell me about long-running requests."}]
 
 
 @dataclass(frozen=True)

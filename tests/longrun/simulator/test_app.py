@@ -3,22 +3,24 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import aiohttp
 import pytest
 from openai import AsyncOpenAI, BadRequestError
+from openai.types.chat import ChatCompletionChunk, ChatCompletionMessageParam
 
 from tests.longrun.simulator.conftest import PROMPT, TOKEN_MS, TOKENS, TTFT_MS, Running
 
 
 async def collect(
-    client: AsyncOpenAI, messages: list[dict[str, str]] = PROMPT, **kwargs: object
-) -> tuple[list[str], list[str | None], list[object]]:
+    client: AsyncOpenAI, messages: list[ChatCompletionMessageParam] = PROMPT, **kwargs: Any
+) -> tuple[list[str], list[str | None], list[ChatCompletionChunk]]:
     """Streams one reply; returns its content pieces, finish reasons and the raw chunks."""
-    stream = await client.chat.completions.create(model="any-model", messages=messages, stream=True, **kwargs)  # type: ignore[call-overload]
+    stream = await client.chat.completions.create(model="any-model", messages=messages, stream=True, **kwargs)
     pieces: list[str] = []
     reasons: list[str | None] = []
-    chunks: list[object] = []
+    chunks: list[ChatCompletionChunk] = []
     async with stream:
         async for chunk in stream:
             chunks.append(chunk)
@@ -48,8 +50,8 @@ async def test_a_streamed_reply_ends_with_done(simulator: Running) -> None:
 async def test_the_first_chunk_carries_the_assistant_role(client: AsyncOpenAI) -> None:
     _, _, chunks = await collect(client)
     first = chunks[0]
-    assert first.choices[0].delta.role == "assistant"  # type: ignore[attr-defined]
-    assert first.object == "chat.completion.chunk"  # type: ignore[attr-defined]
+    assert first.choices[0].delta.role == "assistant"
+    assert first.object == "chat.completion.chunk"
 
 
 async def test_tokens_after_the_first_start_with_a_space(client: AsyncOpenAI) -> None:
@@ -60,17 +62,17 @@ async def test_tokens_after_the_first_start_with_a_space(client: AsyncOpenAI) ->
 
 async def test_a_whole_reply_has_the_content_of_the_streamed_one(client: AsyncOpenAI) -> None:
     pieces, _, _ = await collect(client)
-    completion = await client.chat.completions.create(model="any-model", messages=PROMPT)  # type: ignore[arg-type]
+    completion = await client.chat.completions.create(model="any-model", messages=PROMPT)
     assert completion.object == "chat.completion"
     assert completion.choices[0].message.content == "".join(pieces)
     assert completion.choices[0].finish_reason == "stop"
 
 
 async def test_a_whole_reply_reports_its_usage(client: AsyncOpenAI) -> None:
-    completion = await client.chat.completions.create(model="any-model", messages=PROMPT)  # type: ignore[arg-type]
+    completion = await client.chat.completions.create(model="any-model", messages=PROMPT)
     assert completion.usage is not None
     assert completion.usage.completion_tokens == TOKENS
-    assert completion.usage.prompt_tokens == len(PROMPT[0]["content"].split())
+    assert completion.usage.prompt_tokens == len("Tell me about long-running requests.".split())
     assert completion.usage.total_tokens == completion.usage.prompt_tokens + TOKENS
 
 
@@ -87,7 +89,7 @@ async def test_a_different_prompt_gives_a_different_reply(client: AsyncOpenAI) -
 
 
 async def test_any_model_name_is_echoed_back(client: AsyncOpenAI) -> None:
-    completion = await client.chat.completions.create(model="gpt-made-up", messages=PROMPT)  # type: ignore[arg-type]
+    completion = await client.chat.completions.create(model="gpt-made-up", messages=PROMPT)
     assert completion.model == "gpt-made-up"
 
 
@@ -99,7 +101,7 @@ async def test_max_tokens_caps_a_stream_with_finish_reason_length(client: AsyncO
 
 
 async def test_max_tokens_caps_a_whole_reply_with_finish_reason_length(client: AsyncOpenAI) -> None:
-    completion = await client.chat.completions.create(model="m", messages=PROMPT, max_tokens=3)  # type: ignore[arg-type]
+    completion = await client.chat.completions.create(model="m", messages=PROMPT, max_tokens=3)
     assert completion.choices[0].finish_reason == "length"
     assert completion.usage is not None and completion.usage.completion_tokens == 3
 
@@ -113,19 +115,19 @@ async def test_max_tokens_above_the_reply_length_changes_nothing(client: AsyncOp
 async def test_include_usage_adds_a_final_chunk_with_usage_and_no_choices(client: AsyncOpenAI) -> None:
     pieces, _, chunks = await collect(client, stream_options={"include_usage": True})
     last = chunks[-1]
-    assert last.choices == []  # type: ignore[attr-defined]
-    assert last.usage.completion_tokens == len(pieces) == TOKENS  # type: ignore[attr-defined]
-    assert all(chunk.usage is None for chunk in chunks[:-1])  # type: ignore[attr-defined]
+    assert last.choices == []
+    assert last.usage is not None and last.usage.completion_tokens == len(pieces) == TOKENS
+    assert all(chunk.usage is None for chunk in chunks[:-1])
 
 
 async def test_without_include_usage_no_chunk_has_usage(client: AsyncOpenAI) -> None:
     _, _, chunks = await collect(client)
-    assert all(chunk.usage is None and chunk.choices for chunk in chunks)  # type: ignore[attr-defined]
+    assert all(chunk.usage is None and chunk.choices for chunk in chunks)
 
 
 async def test_the_first_token_comes_no_sooner_than_the_ttft(client: AsyncOpenAI) -> None:
     started = time.perf_counter()
-    stream = await client.chat.completions.create(model="m", messages=PROMPT, stream=True)  # type: ignore[call-overload]
+    stream = await client.chat.completions.create(model="m", messages=PROMPT, stream=True)
     async with stream:
         async for chunk in stream:
             if chunk.choices and chunk.choices[0].delta.content:
@@ -142,14 +144,14 @@ async def test_a_stream_lasts_at_least_ttft_plus_a_token_delay_per_token(client:
 
 async def test_a_whole_reply_takes_as_long_as_a_stream(client: AsyncOpenAI) -> None:
     started = time.perf_counter()
-    await client.chat.completions.create(model="m", messages=PROMPT)  # type: ignore[arg-type]
+    await client.chat.completions.create(model="m", messages=PROMPT)
     assert time.perf_counter() - started >= (TTFT_MS + TOKENS * TOKEN_MS) / 1000
 
 
 async def test_each_token_comes_no_sooner_than_its_deadline(client: AsyncOpenAI) -> None:
     stamps: list[float] = []
     started = time.perf_counter()
-    stream = await client.chat.completions.create(model="m", messages=PROMPT, stream=True)  # type: ignore[call-overload]
+    stream = await client.chat.completions.create(model="m", messages=PROMPT, stream=True)
     async with stream:
         async for chunk in stream:
             if chunk.choices and chunk.choices[0].delta.content:
@@ -190,4 +192,4 @@ async def test_missing_messages_gets_a_400_naming_the_parameter(simulator: Runni
 
 async def test_the_sdk_raises_bad_request_for_an_invalid_override(client: AsyncOpenAI) -> None:
     with pytest.raises(BadRequestError):
-        await client.chat.completions.create(model="m", messages=PROMPT, extra_body={"simulator_tokens": 0})  # type: ignore[arg-type]
+        await client.chat.completions.create(model="m", messages=PROMPT, extra_body={"simulator_tokens": 0})

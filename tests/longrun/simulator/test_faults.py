@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from openai import (
@@ -18,9 +19,9 @@ from longrun.simulator.faults import fault_for_model, healthy_tokens
 from tests.longrun.simulator.conftest import PROMPT, TOKENS
 
 
-async def stream_pieces(client: AsyncOpenAI, model: str, pieces: list[str], **kwargs: object) -> None:
+async def stream_pieces(client: AsyncOpenAI, model: str, pieces: list[str], **kwargs: Any) -> None:
     """Streams a reply into ``pieces`` until it ends or raises."""
-    stream = await client.chat.completions.create(model=model, messages=PROMPT, stream=True, **kwargs)  # type: ignore[call-overload]
+    stream = await client.chat.completions.create(model=model, messages=PROMPT, stream=True, **kwargs)
     async with stream:
         async for chunk in stream:
             if chunk.choices and chunk.choices[0].delta.content:
@@ -42,19 +43,19 @@ def test_cut_and_malformed_show_after_half_the_tokens_and_stall_after_one() -> N
 
 async def test_fault_500_raises_internal_server_error(client: AsyncOpenAI) -> None:
     with pytest.raises(InternalServerError) as raised:
-        await client.chat.completions.create(model=FAULT_500, messages=PROMPT)  # type: ignore[arg-type]
+        await client.chat.completions.create(model=FAULT_500, messages=PROMPT)
     assert raised.value.status_code == 500
     assert raised.value.body["type"] == "server_error"  # type: ignore[index]
 
 
 async def test_fault_500_on_a_stream_raises_before_any_chunk(client: AsyncOpenAI) -> None:
     with pytest.raises(InternalServerError):
-        await client.chat.completions.create(model=FAULT_500, messages=PROMPT, stream=True)  # type: ignore[call-overload]
+        await client.chat.completions.create(model=FAULT_500, messages=PROMPT, stream=True)
 
 
 async def test_fault_429_raises_rate_limit_error_with_retry_after(client: AsyncOpenAI) -> None:
     with pytest.raises(RateLimitError) as raised:
-        await client.chat.completions.create(model=FAULT_429, messages=PROMPT)  # type: ignore[arg-type]
+        await client.chat.completions.create(model=FAULT_429, messages=PROMPT)
     assert raised.value.response.headers["retry-after"] == "1"
     assert raised.value.code == "rate_limit_exceeded"
 
@@ -68,7 +69,7 @@ async def test_fault_stall_sends_the_first_token_then_times_out(client: AsyncOpe
 
 async def test_fault_stall_without_streaming_times_out(client: AsyncOpenAI) -> None:
     with pytest.raises(APITimeoutError):
-        await client.chat.completions.create(model=FAULT_STALL, messages=PROMPT, timeout=0.5)  # type: ignore[arg-type]
+        await client.chat.completions.create(model=FAULT_STALL, messages=PROMPT, timeout=0.5)
 
 
 async def test_fault_cut_ends_a_stream_after_half_the_tokens_without_done(client: AsyncOpenAI) -> None:
@@ -80,7 +81,7 @@ async def test_fault_cut_ends_a_stream_after_half_the_tokens_without_done(client
 
 async def test_fault_cut_without_streaming_drops_the_connection_before_the_reply(client: AsyncOpenAI) -> None:
     with pytest.raises(APIConnectionError):
-        await client.chat.completions.create(model=FAULT_CUT, messages=PROMPT)  # type: ignore[arg-type]
+        await client.chat.completions.create(model=FAULT_CUT, messages=PROMPT)
 
 
 async def test_fault_malformed_breaks_parsing_mid_stream(client: AsyncOpenAI) -> None:
@@ -92,4 +93,4 @@ async def test_fault_malformed_breaks_parsing_mid_stream(client: AsyncOpenAI) ->
 
 async def test_fault_malformed_without_streaming_sends_invalid_json(client: AsyncOpenAI) -> None:
     with pytest.raises(json.JSONDecodeError):
-        await client.chat.completions.create(model=FAULT_MALFORMED, messages=PROMPT)  # type: ignore[arg-type]
+        await client.chat.completions.create(model=FAULT_MALFORMED, messages=PROMPT)

@@ -28,7 +28,7 @@ async def test_start_simulator_on_port_0_reports_the_real_port() -> None:
 def test_a_simulator_process_serves_the_sync_client() -> None:
     with run_simulator_process(ttft_ms=20, token_ms=5, tokens=6) as url, OpenAI(base_url=url, api_key="test", max_retries=0) as client:
         started = time.perf_counter()
-        completion = client.chat.completions.create(model="m", messages=PROMPT)  # type: ignore[arg-type]
+        completion = client.chat.completions.create(model="m", messages=PROMPT)
         elapsed = time.perf_counter() - started
     assert url.startswith("http://127.0.0.1:") and url.endswith("/v1")
     assert completion.usage is not None and completion.usage.completion_tokens == 6
@@ -37,7 +37,7 @@ def test_a_simulator_process_serves_the_sync_client() -> None:
 
 def test_a_simulator_process_streams_to_the_sync_client() -> None:
     with run_simulator_process(ttft_ms=20, token_ms=5, tokens=6) as url, OpenAI(base_url=url, api_key="test", max_retries=0) as client:
-        with client.chat.completions.create(model="m", messages=PROMPT, stream=True) as stream:  # type: ignore[arg-type]
+        with client.chat.completions.create(model="m", messages=PROMPT, stream=True) as stream:
             pieces = [chunk.choices[0].delta.content for chunk in stream if chunk.choices and chunk.choices[0].delta.content]
     assert len(pieces) == 6
 

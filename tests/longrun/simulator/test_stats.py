@@ -18,15 +18,15 @@ async def test_a_fresh_simulator_counts_nothing(simulator: Running) -> None:
 
 
 async def test_finished_replies_count_as_completed(simulator: Running, client: AsyncOpenAI) -> None:
-    await client.chat.completions.create(model="m", messages=PROMPT)  # type: ignore[arg-type]
-    stream = await client.chat.completions.create(model="m", messages=PROMPT, stream=True)  # type: ignore[call-overload]
+    await client.chat.completions.create(model="m", messages=PROMPT)
+    stream = await client.chat.completions.create(model="m", messages=PROMPT, stream=True)
     async with stream:
         _ = [chunk async for chunk in stream]
     assert await simulator.settled_stats(2) == {"active": 0, "completed": 2, "cancelled": 0, "errors": 0}
 
 
 async def test_a_stream_closed_early_counts_as_cancelled(simulator: Running, client: AsyncOpenAI) -> None:
-    stream = await client.chat.completions.create(model="m", messages=PROMPT, stream=True, extra_body=SLOW)  # type: ignore[call-overload]
+    stream = await client.chat.completions.create(model="m", messages=PROMPT, stream=True, extra_body=SLOW)
     async with stream:
         await stream.__anext__()
     assert await simulator.settled_stats(1) == {"active": 0, "completed": 0, "cancelled": 1, "errors": 0}
@@ -34,36 +34,36 @@ async def test_a_stream_closed_early_counts_as_cancelled(simulator: Running, cli
 
 async def test_a_whole_reply_whose_client_timed_out_counts_as_cancelled(simulator: Running, client: AsyncOpenAI) -> None:
     with pytest.raises(APITimeoutError):
-        await client.chat.completions.create(model="m", messages=PROMPT, extra_body=SLOW, timeout=0.3)  # type: ignore[arg-type]
+        await client.chat.completions.create(model="m", messages=PROMPT, extra_body=SLOW, timeout=0.3)
     assert await simulator.settled_stats(1) == {"active": 0, "completed": 0, "cancelled": 1, "errors": 0}
 
 
 async def test_a_client_gone_before_the_first_token_counts_as_cancelled(simulator: Running, client: AsyncOpenAI) -> None:
     slow_start = {**SLOW, "simulator_ttft_ms": 5000}
     with pytest.raises(APITimeoutError):
-        await client.chat.completions.create(model="m", messages=PROMPT, stream=True, extra_body=slow_start, timeout=0.3)  # type: ignore[call-overload]
+        await client.chat.completions.create(model="m", messages=PROMPT, stream=True, extra_body=slow_start, timeout=0.3)
     assert await simulator.settled_stats(1) == {"active": 0, "completed": 0, "cancelled": 1, "errors": 0}
 
 
 async def test_every_fault_served_counts_as_an_error(simulator: Running, client: AsyncOpenAI) -> None:
     for model, error in ((FAULT_500, InternalServerError), (FAULT_429, RateLimitError)):
         with pytest.raises(error):
-            await client.chat.completions.create(model=model, messages=PROMPT)  # type: ignore[arg-type]
+            await client.chat.completions.create(model=model, messages=PROMPT)
     for model in (FAULT_STALL, FAULT_CUT, FAULT_MALFORMED):
         with pytest.raises(Exception):  # noqa: B017 (test_faults.py checks each kind)
-            await client.chat.completions.create(model=model, messages=PROMPT, timeout=0.5)  # type: ignore[arg-type]
+            await client.chat.completions.create(model=model, messages=PROMPT, timeout=0.5)
     assert await simulator.settled_stats(5) == {"active": 0, "completed": 0, "cancelled": 0, "errors": 5}
 
 
 async def test_active_counts_replies_in_flight(simulator: Running, client: AsyncOpenAI) -> None:
-    stream = await client.chat.completions.create(model="m", messages=PROMPT, stream=True, extra_body=SLOW)  # type: ignore[call-overload]
+    stream = await client.chat.completions.create(model="m", messages=PROMPT, stream=True, extra_body=SLOW)
     async with stream:
         await stream.__anext__()
         assert (await simulator.stats())["active"] == 1
 
 
 async def test_reset_zeroes_the_finished_counters(simulator: Running, client: AsyncOpenAI) -> None:
-    await client.chat.completions.create(model="m", messages=PROMPT)  # type: ignore[arg-type]
+    await client.chat.completions.create(model="m", messages=PROMPT)
     status, body, _ = await simulator.request("POST", "/stats/reset")
     assert status == 200
     assert body == {"active": 0, "completed": 0, "cancelled": 0, "errors": 0}

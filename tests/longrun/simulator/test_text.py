@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from longrun.simulator.text import VOCABULARY, count_prompt_tokens, encoded_token, message_content, prompt_text, reply_tokens
 
@@ -45,7 +46,7 @@ def test_the_reply_does_not_depend_on_the_hash_seed() -> None:
 
 
 def test_the_prompt_text_includes_roles_and_text_parts() -> None:
-    messages = [
+    messages: list[dict[str, Any]] = [
         {"role": "system", "content": "Be brief."},
         {"role": "user", "content": [{"type": "text", "text": "Hi"}, {"type": "image_url", "image_url": {}}]},
     ]
