@@ -14,3 +14,7 @@ warnings.filterwarnings("error", message="StreamingHttpResponse must consume", c
 # A failing upstream call should fail at once in tests, not after the SDK's backoff.
 LLM_MAX_RETRIES = 0
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+# pytest-django runs tests with DEBUG off, when ServeStatic expects collected files; serve them from the apps.
+SERVESTATIC_USE_FINDERS = True
+SERVESTATIC_AUTOREFRESH = True

@@ -11,6 +11,7 @@ import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -56,13 +57,19 @@ def _start_simulator(ttft_ms: int, token_ms: int, tokens: int) -> tuple[subproce
     return process, Simulator(url=match.group(1), ttft_ms=ttft_ms, token_ms=token_ms, tokens=tokens)
 
 
+def _stop(process: subprocess.Popen[str]) -> None:
+    process.terminate()
+    process.wait(timeout=10)
+    if process.stdout is not None:
+        process.stdout.close()
+
+
 @pytest.fixture(scope="session")
 def fast_simulator() -> Iterator[Simulator]:
     """A quick LLM: 20 tokens in about 0.25 s, for tests that need whole replies."""
     process, simulator = _start_simulator(ttft_ms=50, token_ms=10, tokens=20)
     yield simulator
-    process.terminate()
-    process.wait(timeout=10)
+    _stop(process)
 
 
 @pytest.fixture(scope="session")
@@ -70,21 +77,20 @@ def slow_simulator() -> Iterator[Simulator]:
     """A slow LLM: 40 tokens over about 4 s, for tests that stop or disconnect mid-reply."""
     process, simulator = _start_simulator(ttft_ms=100, token_ms=100, tokens=40)
     yield simulator
-    process.terminate()
-    process.wait(timeout=10)
+    _stop(process)
 
 
 @pytest.fixture
-def llm(settings: pytest.FixtureRequest, fast_simulator: Simulator) -> Simulator:
+def llm(settings: Any, fast_simulator: Simulator) -> Simulator:
     """Points the app at the fast simulator."""
-    settings.LLM_BASE_URL = fast_simulator.url  # type: ignore[attr-defined]
+    settings.LLM_BASE_URL = fast_simulator.url
     return fast_simulator
 
 
 @pytest.fixture
-def slow_llm(settings: pytest.FixtureRequest, slow_simulator: Simulator) -> Simulator:
+def slow_llm(settings: Any, slow_simulator: Simulator) -> Simulator:
     """Points the app at the slow simulator."""
-    settings.LLM_BASE_URL = slow_simulator.url  # type: ignore[attr-defined]
+    settings.LLM_BASE_URL = slow_simulator.url
     return slow_simulator
 
 

@@ -55,9 +55,20 @@ class UpstreamError(Exception):
         self.result = result
 
 
+def _refused(exc: BaseException | None) -> bool:
+    # The SDK's aiohttp transport reports a refused connection as a ConnectTimeout; the cause chain tells the truth.
+    while exc is not None:
+        if isinstance(exc, ConnectionRefusedError):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
 def describe_failure(exc: BaseException) -> tuple[int, str]:
     """Maps an upstream exception to the HTTP status to answer (502 or 504) and a message that says what to check."""
     base = settings.LLM_BASE_URL
+    if _refused(exc):
+        return 502, f"Could not reach the LLM at {base}: is it running? (./run serve starts the simulator; check LLM_BASE_URL.)"
     if isinstance(exc, openai.APITimeoutError | httpx2.TimeoutException | TimeoutError):
         return 504, f"The LLM at {base} did not answer within LLM_TIMEOUT={settings.LLM_TIMEOUT:g}s. Try again, or raise LLM_TIMEOUT."
     if isinstance(exc, openai.APIConnectionError):

@@ -23,7 +23,7 @@ ApiView = Callable[[HttpRequest, ChatRequest], HttpResponse]
 AsyncApiView = Callable[[HttpRequest, ChatRequest], Awaitable[HttpResponse]]
 
 
-def error_response(status: int, message: str, **extra: Any) -> JsonResponse:
+def error_response(status: int, message: str, /, **extra: Any) -> JsonResponse:
     return JsonResponse({**extra, "error": {"status": status, "message": message}}, status=status)
 
 

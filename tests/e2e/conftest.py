@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -55,9 +56,14 @@ def running_server(name: str, env: dict[str, str], **options: int) -> Iterator[s
     """Starts server ``name`` on a free port, yields its base URL, and stops it (also on failure)."""
     port = free_port()
     argv, extra = server_command(name, host="127.0.0.1", port=port, **options)
-    process = subprocess.Popen(argv, cwd=ROOT, env={**env, **extra}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    log = tempfile.NamedTemporaryFile(prefix=f"{name}-", suffix=".log", delete=False)  # noqa: SIM115
+    with log:
+        process = subprocess.Popen(argv, cwd=ROOT, env={**env, **extra}, stdout=log, stderr=subprocess.STDOUT)
     try:
-        wait_until_listening(port, process)
+        try:
+            wait_until_listening(port, process)
+        except RuntimeError as exc:
+            raise RuntimeError(f"{exc}; {name} said:\n{Path(log.name).read_text()[-3000:]}") from None
         yield f"http://127.0.0.1:{port}"
     finally:
         process.terminate()
@@ -66,6 +72,7 @@ def running_server(name: str, env: dict[str, str], **options: int) -> Iterator[s
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+        Path(log.name).unlink(missing_ok=True)
 
 
 @pytest.fixture(scope="session")

@@ -172,17 +172,17 @@ def test_an_unreachable_llm_is_a_502_that_says_to_start_it(llm, settings, url):
 
 
 @pytest.mark.parametrize("url", STREAM)
-def test_a_stream_cut_mid_way_ends_with_an_error_event_and_keeps_the_partial_text(llm, settings, url):
+async def test_a_stream_cut_mid_way_ends_with_an_error_event_and_keeps_the_partial_text(llm, settings, async_clients, url):
     settings.LLM_MODEL = "fault:cut"
-    response = post(Client(), url, {"prompt": "Cut me"})
-    events = parse_sse(b"".join(response.streaming_content))
+    response = await apost(AsyncClient(), url, {"prompt": "Cut me"})
+    events = parse_sse(await aread(response))
     assert events[-1][0] == "error"
     tokens = "".join(data["text"] for name, data in events if name == "token")
     assert tokens, "the cut comes mid-way: some tokens arrive first"
-    message = Message.objects.get(role="assistant")
+    message = await Message.objects.aget(role="assistant")
     assert message.status == "error"
     assert message.content == tokens
-    assert LLMCall.objects.get().tokens == len([1 for name, _ in events if name == "token"])
+    assert (await LLMCall.objects.aget()).tokens == len([1 for name, _ in events if name == "token"])
 
 
 @pytest.mark.parametrize("url", STREAM)
