@@ -94,3 +94,9 @@ async def test_fault_malformed_breaks_parsing_mid_stream(client: AsyncOpenAI) ->
 async def test_fault_malformed_without_streaming_sends_invalid_json(client: AsyncOpenAI) -> None:
     with pytest.raises(json.JSONDecodeError):
         await client.chat.completions.create(model=FAULT_MALFORMED, messages=PROMPT)
+
+
+async def test_an_undocumented_fault_name_gets_a_normal_reply(client: AsyncOpenAI) -> None:
+    completion = await client.chat.completions.create(model="fault:unknown", messages=PROMPT)
+    assert completion.choices[0].finish_reason == "stop"
+    assert completion.usage is not None and completion.usage.completion_tokens == TOKENS
