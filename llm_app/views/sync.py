@@ -7,9 +7,9 @@ thread per request, and a client that goes away does not stop the upstream call.
 from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from longrun.bridges import iterate_in_thread
+from longrun.bridges import streaming_content_for
 
-from llm_app.models import Interface, Path
+from llm_app.models import Path
 from llm_app.services import llm
 from llm_app.services.recording import ConversationNotFound
 from llm_app.services.schemas import ChatRequest
@@ -30,14 +30,10 @@ def complete(request: HttpRequest, chat: ChatRequest) -> HttpResponse:
 
 @api_endpoint
 def stream(request: HttpRequest, chat: ChatRequest) -> HttpResponse:
-    interface = interface_of(request)
     try:
-        generation = llm.stream(request=chat, path=Path.SYNC, interface=interface)
+        generation = llm.stream(request=chat, path=Path.SYNC, interface=interface_of(request))
     except ConversationNotFound as exc:
         return not_found_response(exc)
-    body = sse_events(generation)
-    if interface == Interface.ASGI:
-        # Under ASGI Django would read a sync iterator into a list before sending a byte; the bridge hands it
-        # over one chunk at a time instead, each next() on this request's thread.
-        return sse_response(iterate_in_thread(body))
-    return sse_response(body)
+    # Under ASGI Django would read a sync iterator into a list before sending a byte; the bridge hands it over
+    # one chunk at a time instead, each next() on this request's thread. Under WSGI it is left as it is.
+    return sse_response(streaming_content_for(request, sse_events(generation)))
