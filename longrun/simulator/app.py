@@ -105,6 +105,7 @@ class SimulatorHandler:
     def __init__(self, config: SimulatorConfig, stats: Stats) -> None:
         self.config = config
         self.stats = stats
+        self.in_flight: set[asyncio.Task[Any]] = set()
 
     async def chat_completions(self, request: web.Request) -> web.StreamResponse:
         """Called per ``POST /v1/chat/completions``."""
@@ -113,6 +114,22 @@ class SimulatorHandler:
             reply = Reply.from_body(await self.read_json(request), self.config, started)
         except InvalidRequest as exc:
             return invalid_request(exc)
+        task = asyncio.current_task()
+        assert task is not None
+        self.in_flight.add(task)
+        try:
+            return await self.complete(request, reply)
+        finally:
+            self.in_flight.discard(task)
+
+    async def on_shutdown(self, app: web.Application) -> None:
+        """Called by aiohttp when the server stops: ends the replies in flight now, as cancelled."""
+        # aiohttp would otherwise wait out its shutdown timeout twice for each slow stream.
+        for task in self.in_flight:
+            task.cancel()
+
+    async def complete(self, request: web.Request, reply: Reply) -> web.StreamResponse:
+        """Called per valid completion: counts it in /stats and answers with a fault, a stream or a reply."""
         with self.stats.track() as tracker:
             if reply.fault is not None:
                 tracker.fault()
@@ -240,4 +257,5 @@ def build_app(config: SimulatorConfig | None = None) -> web.Application:
     app.router.add_get("/v1/models", handler.models)
     app.router.add_get("/stats", handler.get_stats)
     app.router.add_post("/stats/reset", handler.reset_stats)
+    app.on_shutdown.append(handler.on_shutdown)
     return app

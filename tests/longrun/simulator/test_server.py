@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 
 import pytest
-from openai import OpenAI
+from openai import APIConnectionError, AsyncOpenAI, OpenAI
 
-from longrun.simulator import SimulatorConfig, SimulatorProcess, base_url, run_simulator_process, start_simulator
+from longrun.simulator import STATS_KEY, SimulatorConfig, SimulatorProcess, base_url, run_simulator_process, start_simulator
 from tests.longrun.simulator.conftest import PROMPT
 
 
@@ -51,3 +51,18 @@ def test_leaving_the_context_ends_the_process() -> None:
 def test_a_process_that_cannot_start_raises_instead_of_hanging() -> None:
     with pytest.raises(RuntimeError, match="exited"), SimulatorProcess(tokens=0):
         pass
+
+
+async def test_stopping_the_server_ends_replies_in_flight_as_cancelled() -> None:
+    runner, url = await start_simulator(SimulatorConfig(ttft_ms=0, token_ms=1000, tokens=100))
+    client = AsyncOpenAI(base_url=url, api_key="test", max_retries=0)
+    try:
+        stream = await client.chat.completions.create(model="m", messages=PROMPT, stream=True)
+        async with stream:
+            await stream.__anext__()
+            await runner.cleanup()
+            with pytest.raises(APIConnectionError):
+                _ = [chunk async for chunk in stream]
+    finally:
+        await client.close()
+    assert runner.app[STATS_KEY].snapshot() == {"active": 0, "completed": 0, "cancelled": 1, "errors": 0}
