@@ -87,7 +87,8 @@ async def one_stream(session: aiohttp.ClientSession, url: str, body: bytes) -> S
     # Holds the start until on_headers_sent turns it into the sending delay.
     started = result.sent_at = time.perf_counter()
     try:
-        async with session.post(url, data=body, headers={"Content-Type": "application/json"}, trace_request_ctx=result) as response:
+        headers = {"Content-Type": "application/json"}
+        async with session.post(url, data=body, headers=headers, trace_request_ctx=result) as response:
             response.raise_for_status()
             async for line in response.content:
                 if not line.startswith(b"data: "):
@@ -122,7 +123,8 @@ async def load(base_url: str, simulator: psutil.Process, args: argparse.Namespac
     async with aiohttp.ClientSession(connector=connector, timeout=timeout, trace_configs=[tracing]) as session:
         sampling = asyncio.create_task(sampler.run(stop))
         sim_before, me_before, wall_before = simulator.cpu_times(), me.cpu_times(), time.perf_counter()
-        results = await asyncio.gather(*(one_stream(session, base_url + "/chat/completions", body) for _ in range(args.streams)))
+        url = base_url + "/chat/completions"
+        results = await asyncio.gather(*(one_stream(session, url, body) for _ in range(args.streams)))
         sim_after, me_after, wall = simulator.cpu_times(), me.cpu_times(), time.perf_counter() - wall_before
         stop.set()
         await sampling
@@ -150,8 +152,10 @@ def report(
     firsts = sorted(r.first_token_s for r in results if r.tokens)
     sends = sorted(r.sent_at for r in results)
     print(f"date (UTC)          {time.strftime('%Y-%m-%d %H:%M', time.gmtime())}")
-    print(f"machine             {psutil.cpu_count()} cores, {platform.processor() or platform.machine()}, Python {platform.python_version()}")
-    print(f"streams             {args.streams} x {args.tokens} tokens, ttft {args.ttft_ms:g} ms, token {args.token_ms:g} ms (ideal {ideal:.3f} s)")
+    cpu = platform.processor() or platform.machine()
+    print(f"machine             {psutil.cpu_count()} cores, {cpu}, Python {platform.python_version()}")
+    timing = f"ttft {args.ttft_ms:g} ms, token {args.token_ms:g} ms (ideal {ideal:.3f} s)"
+    print(f"streams             {args.streams} x {args.tokens} tokens, {timing}")
     print(f"complete            {len(complete)}/{len(results)} (all tokens, finish_reason stop, [DONE])")
     for error in sorted({r.error for r in results if r.error})[:5]:
         print(f"  error             {error}")
@@ -162,7 +166,8 @@ def report(
     if firsts:
         print(f"first token         p50 {statistics.median(firsts) * 1000:.0f} ms, max {firsts[-1] * 1000:.0f} ms")
     print(f"stream duration     p50 {statistics.median(totals):.3f} s, max {totals[-1]:.3f} s (from the client's start)")
-    print(f"ramp-up             request on the wire after p50 {statistics.median(sends) * 1000:.0f} ms, max {sends[-1] * 1000:.0f} ms")
+    ramp = f"p50 {statistics.median(sends) * 1000:.0f} ms, max {sends[-1] * 1000:.0f} ms"
+    print(f"ramp-up             request on the wire after {ramp}")
     print(f"reply duration      p50 {statistics.median(served):.3f} s, max {served[-1]:.3f} s (from request sent to [DONE])")
 
 

@@ -156,7 +156,9 @@ class SimulatorHandler:
     async def stream(self, request: web.Request, reply: Reply, tracker: Tracker) -> web.StreamResponse:
         """Called for ``stream: true``: the chunks, then the finish chunk and ``[DONE]``."""
         response = web.StreamResponse(headers=SSE_HEADERS)
-        encoder = ChunkEncoder(id=reply.id, created=int(time.time()), model=reply.model, include_usage=reply.include_usage)
+        encoder = ChunkEncoder(
+            id=reply.id, created=int(time.time()), model=reply.model, include_usage=reply.include_usage
+        )
         try:
             await self.stream_body(request, response, reply, encoder)
         except ConnectionResetError:
@@ -164,7 +166,9 @@ class SimulatorHandler:
             tracker.cancelled()
         return response
 
-    async def stream_body(self, request: web.Request, response: web.StreamResponse, reply: Reply, encoder: ChunkEncoder) -> None:
+    async def stream_body(
+        self, request: web.Request, response: web.StreamResponse, reply: Reply, encoder: ChunkEncoder
+    ) -> None:
         """Called by ``stream``: writes one chunk per token at its deadline, and whatever fault was asked for."""
         healthy = healthy_tokens(reply.fault, len(reply.tokens))
         await sleep_until(reply.deadline(0))
@@ -185,7 +189,9 @@ class SimulatorHandler:
         await response.write(encoder.end(reply.finish_reason, reply.usage))
         await response.write_eof()
 
-    async def send_tokens(self, response: web.StreamResponse, reply: Reply, encoder: ChunkEncoder, start: int, stop: int) -> None:
+    async def send_tokens(
+        self, response: web.StreamResponse, reply: Reply, encoder: ChunkEncoder, start: int, stop: int
+    ) -> None:
         """Called for a run of tokens: the hot loop of a load test, one write per token."""
         tokens = reply.tokens
         for index in range(start, stop):
@@ -203,7 +209,9 @@ class SimulatorHandler:
             return web.Response()
         await sleep_until(reply.deadline(len(reply.tokens)))
         content = "".join(reply.tokens)
-        body = completion_body(id=reply.id, model=reply.model, content=content, finish_reason=reply.finish_reason, usage_=reply.usage)
+        body = completion_body(
+            id=reply.id, model=reply.model, content=content, finish_reason=reply.finish_reason, usage_=reply.usage
+        )
         if reply.fault is Fault.MALFORMED:
             body = body[: len(body) // 2]
         return web.Response(body=body, content_type=JSON)
@@ -242,7 +250,8 @@ def drop(request: web.Request) -> None:
 
 def invalid_request(exc: InvalidRequest) -> web.Response:
     """Called when a request cannot be read: OpenAI's 400 invalid_request_error."""
-    return web.Response(status=400, body=error_body(exc.message, "invalid_request_error", param=exc.param), content_type=JSON)
+    body = error_body(exc.message, "invalid_request_error", param=exc.param)
+    return web.Response(status=400, body=body, content_type=JSON)
 
 
 def build_app(config: SimulatorConfig | None = None) -> web.Application:

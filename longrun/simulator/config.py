@@ -116,13 +116,15 @@ def _count(body: dict[str, Any], name: str, default: int) -> int:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Called by the management command and ``python -m longrun.simulator`` to declare the same flags."""
     parser.add_argument("--host", default=DEFAULT_HOST, help=f"Interface to bind (default {DEFAULT_HOST}).")
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"Port; 0 picks a free one (default {DEFAULT_PORT}).")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"Port, 0 for a free one (default {DEFAULT_PORT}).")
     parser.add_argument("--ttft-ms", type=float, default=DEFAULT_TTFT_MS, help="Time to first token, in ms.")
     parser.add_argument("--token-ms", type=float, default=DEFAULT_TOKEN_MS, help="Delay between tokens, in ms.")
     parser.add_argument("--tokens", type=int, default=DEFAULT_TOKENS, help="Tokens per reply.")
     parser.add_argument("--model", default=DEFAULT_MODEL, help="Model name listed by GET /v1/models.")
-    parser.add_argument("--stall-cap-s", type=float, default=DEFAULT_STALL_CAP_S, help="How long fault:stall holds a connection.")
-    parser.add_argument("--retry-after-s", type=int, default=DEFAULT_RETRY_AFTER_S, help="retry-after header of fault:429.")
+    parser.add_argument(
+        "--stall-cap-s", type=float, default=DEFAULT_STALL_CAP_S, help="How long fault:stall holds a connection."
+    )
+    parser.add_argument("--retry-after-s", type=int, default=DEFAULT_RETRY_AFTER_S, help="retry-after of fault:429.")
 
 
 def config_from_options(options: dict[str, Any]) -> SimulatorConfig:

@@ -47,7 +47,9 @@ FAULT_NAMES: tuple[str, ...] = tuple(fault.value for fault in Fault)
 IMMEDIATE_FAULTS = frozenset({Fault.SERVER_ERROR, Fault.RATE_LIMIT})
 
 # A chunk that starts like a real one and stops mid-object: a parser fails on it, a line splitter does not.
-MALFORMED_EVENT = b'data: {"id":"chatcmpl-malformed","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":\n\n'
+MALFORMED_EVENT = (
+    b'data: {"id":"chatcmpl-malformed","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":\n\n'
+)
 
 
 def fault_for_model(model: str) -> Fault | None:

@@ -162,7 +162,8 @@ async def test_each_token_comes_no_sooner_than_its_deadline(client: AsyncOpenAI)
 
 async def test_per_request_overrides_change_the_timing_and_length(client: AsyncOpenAI) -> None:
     started = time.perf_counter()
-    pieces, _, _ = await collect(client, extra_body={"simulator_ttft_ms": 120, "simulator_token_ms": 5, "simulator_tokens": 3})
+    overrides = {"simulator_ttft_ms": 120, "simulator_token_ms": 5, "simulator_tokens": 3}
+    pieces, _, _ = await collect(client, extra_body=overrides)
     assert len(pieces) == 3
     assert time.perf_counter() - started >= 0.135
 

@@ -21,7 +21,7 @@ LISTENING = re.compile(r"^LLM simulator listening on (http://127\.0\.0\.1:(\d+)/
 @pytest.fixture
 def command() -> Iterator[subprocess.Popen[str]]:
     process = subprocess.Popen(
-        [sys.executable, "manage.py", "llm_simulator", "--host", "127.0.0.1", "--port", "0", "--ttft-ms", "1", "--token-ms", "1", "--tokens", "3"],
+        [sys.executable, "manage.py", "llm_simulator", "--host", "127.0.0.1", "--port", "0", "--tokens", "3"],
         cwd=ROOT,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
@@ -51,7 +51,9 @@ def test_the_command_serves_the_url_it_printed(command: subprocess.Popen[str]) -
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
-def test_the_command_exits_cleanly_on_a_signal_with_nothing_more_on_stdout(command: subprocess.Popen[str], signum: int) -> None:
+def test_the_command_exits_cleanly_on_a_signal_with_nothing_more_on_stdout(
+    command: subprocess.Popen[str], signum: int
+) -> None:
     assert command.stdout is not None
     assert LISTENING.match(command.stdout.readline())
     command.send_signal(signum)

@@ -11,6 +11,11 @@ from longrun.simulator import STATS_KEY, SimulatorConfig, SimulatorProcess, base
 from tests.longrun.simulator.conftest import PROMPT
 
 
+def sync_client(url: str) -> OpenAI:
+    """The synchronous SDK client the tests use, without retries."""
+    return OpenAI(base_url=url, api_key="test", max_retries=0)
+
+
 def test_a_base_url_ends_in_v1_and_brackets_ipv6_hosts() -> None:
     assert base_url("127.0.0.1", 9100) == "http://127.0.0.1:9100/v1"
     assert base_url("::1", 9100) == "http://[::1]:9100/v1"
@@ -26,7 +31,7 @@ async def test_start_simulator_on_port_0_reports_the_real_port() -> None:
 
 
 def test_a_simulator_process_serves_the_sync_client() -> None:
-    with run_simulator_process(ttft_ms=20, token_ms=5, tokens=6) as url, OpenAI(base_url=url, api_key="test", max_retries=0) as client:
+    with run_simulator_process(ttft_ms=20, token_ms=5, tokens=6) as url, sync_client(url) as client:
         started = time.perf_counter()
         completion = client.chat.completions.create(model="m", messages=PROMPT)
         elapsed = time.perf_counter() - started
@@ -36,7 +41,7 @@ def test_a_simulator_process_serves_the_sync_client() -> None:
 
 
 def test_a_simulator_process_streams_to_the_sync_client() -> None:
-    with run_simulator_process(ttft_ms=20, token_ms=5, tokens=6) as url, OpenAI(base_url=url, api_key="test", max_retries=0) as client:
+    with run_simulator_process(ttft_ms=20, token_ms=5, tokens=6) as url, sync_client(url) as client:
         with client.chat.completions.create(model="m", messages=PROMPT, stream=True) as stream:
             pieces = [chunk.choices[0].delta.content for chunk in stream if chunk.choices and chunk.choices[0].delta.content]
     assert len(pieces) == 6

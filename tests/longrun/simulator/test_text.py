@@ -38,7 +38,11 @@ def test_the_reply_does_not_depend_on_the_hash_seed() -> None:
     code = "from longrun.simulator.text import reply_tokens; print(''.join(reply_tokens('seed', 10)))"
     outputs = {
         subprocess.run(
-            [sys.executable, "-c", code], env={"PYTHONHASHSEED": seed, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True, check=True
+            [sys.executable, "-c", code],
+            env={"PYTHONHASHSEED": seed, "PYTHONPATH": str(ROOT)},
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout
         for seed in ("1", "2")
     }
