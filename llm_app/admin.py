@@ -17,7 +17,7 @@ def _link(name: str, obj_id: int | None, label: str) -> str:
     return format_html('<a href="{}">{}</a>', reverse(f"admin:llm_app_{name}_change", args=[obj_id]), label)
 
 
-class MessageInline(admin.TabularInline):
+class MessageInline(admin.TabularInline):  # type: ignore[type-arg]
     model = Message
     fields = ("role", "status", "content", "created_at")
     readonly_fields = fields
@@ -27,7 +27,7 @@ class MessageInline(admin.TabularInline):
 
 
 @admin.register(Conversation)
-class ConversationAdmin(admin.ModelAdmin):
+class ConversationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_display = ("id", "title", "created_at", "message_count")
     search_fields = ("title", "messages__content")
     date_hierarchy = "created_at"
@@ -36,7 +36,7 @@ class ConversationAdmin(admin.ModelAdmin):
     def get_queryset(self, request: HttpRequest) -> QuerySet[Conversation]:
         from django.db.models import Count
 
-        return super().get_queryset(request).annotate(_messages=Count("messages"))
+        return super().get_queryset(request).annotate(_messages=Count("messages"))  # type: ignore[no-any-return]
 
     @admin.display(description="Messages", ordering="_messages")
     def message_count(self, obj: Conversation) -> int:
@@ -44,7 +44,7 @@ class ConversationAdmin(admin.ModelAdmin):
 
 
 @admin.register(Message)
-class MessageAdmin(admin.ModelAdmin):
+class MessageAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_display = ("id", "conversation_link", "role", "status", "short_content", "created_at")
     list_filter = ("role", "status", "created_at")
     search_fields = ("content",)
@@ -61,7 +61,7 @@ class MessageAdmin(admin.ModelAdmin):
 
 
 @admin.register(LLMCall)
-class LLMCallAdmin(admin.ModelAdmin):
+class LLMCallAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_display = (
         "id", "started_at", "path", "interface", "model", "status", "ttft_ms", "duration_ms", "tokens",
         "conversation_link", "message_link",

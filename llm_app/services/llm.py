@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Generator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -225,7 +225,7 @@ class Generation:
             self.result = _Tally().result(self.record, Status.CANCELLED)
             recording.finish(record=self.record, **_finish_kwargs(self.result))
 
-    def _run(self) -> Iterator[Event]:
+    def _run(self) -> Generator[Event]:
         tally = _Tally()
         # Stays CANCELLED if the consumer closes this generator early (GeneratorExit at a yield).
         status, message, http_status = Status.CANCELLED, "", 0
@@ -279,7 +279,7 @@ class AsyncGeneration:
             self.result = _Tally().result(self.record, Status.CANCELLED)
             await recording.afinish(record=self.record, **_finish_kwargs(self.result))
 
-    async def _run(self) -> AsyncIterator[Event]:
+    async def _run(self) -> AsyncGenerator[Event]:
         tally = _Tally()
         # Stays CANCELLED on CancelledError (disconnect, stop) or an early aclose().
         status, message, http_status = Status.CANCELLED, "", 0

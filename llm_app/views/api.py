@@ -11,6 +11,7 @@ from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.core.handlers.asgi import ASGIRequest
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http.response import HttpResponseBase
 from django.middleware.csrf import CsrfViewMiddleware
 from django.views.decorators.csrf import csrf_exempt
 
@@ -19,8 +20,8 @@ from llm_app.services.llm import UpstreamError
 from llm_app.services.recording import ConversationNotFound
 from llm_app.services.schemas import BadRequest, ChatRequest, parse_chat_body
 
-ApiView = Callable[[HttpRequest, ChatRequest], HttpResponse]
-AsyncApiView = Callable[[HttpRequest, ChatRequest], Awaitable[HttpResponse]]
+ApiView = Callable[[HttpRequest, ChatRequest], HttpResponseBase]
+AsyncApiView = Callable[[HttpRequest, ChatRequest], Awaitable[HttpResponseBase]]
 
 
 def error_response(status: int, message: str, /, **extra: Any) -> JsonResponse:
@@ -58,7 +59,7 @@ def _read(request: HttpRequest) -> ChatRequest:
 def _csrf_failure(request: HttpRequest) -> JsonResponse | None:
     # The API is csrf_exempt so that an anonymous demo POST works; with auth on, a session cookie is what
     # authenticates, so the CSRF check is back.
-    rejected = CsrfViewMiddleware(lambda r: HttpResponse()).process_view(request, None, (), {})
+    rejected = CsrfViewMiddleware(lambda r: HttpResponse()).process_view(request, HttpResponse, (), {})
     if rejected is None:
         return None
     return error_response(403, "CSRF check failed: send the csrftoken cookie's value in an X-CSRFToken header.")
@@ -71,7 +72,7 @@ def api_endpoint(view: ApiView | AsyncApiView) -> Callable[[HttpRequest], Any]:
     """Wraps an API view, sync or async (decided once, here): method, auth, CSRF, body; then ``view(request, chat)``."""
     if inspect.iscoroutinefunction(view):
 
-        async def async_endpoint(request: HttpRequest) -> HttpResponse:
+        async def async_endpoint(request: HttpRequest) -> HttpResponseBase:
             if settings.LLM_REQUIRE_AUTH:
                 user = await request.auser()
                 if not user.is_authenticated:
@@ -82,11 +83,11 @@ def api_endpoint(view: ApiView | AsyncApiView) -> Callable[[HttpRequest], Any]:
                 chat = _read(request)
             except BadRequest as exc:
                 return bad_request_response(exc)
-            return await view(request, chat)
+            return await view(request, chat)  # type: ignore[no-any-return]
 
         return csrf_exempt(functools.wraps(view)(async_endpoint))
 
-    def sync_endpoint(request: HttpRequest) -> HttpResponse:
+    def sync_endpoint(request: HttpRequest) -> HttpResponseBase:
         if settings.LLM_REQUIRE_AUTH:
             if not request.user.is_authenticated:
                 return error_response(401, _LOGIN_MESSAGE)

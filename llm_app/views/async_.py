@@ -6,7 +6,8 @@ the stream), which closes the upstream request and saves the partial answer.
 
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, JsonResponse
+from django.http.response import HttpResponseBase
 
 from llm_app.models import Path
 from llm_app.services import llm
@@ -17,7 +18,7 @@ from llm_app.views.api import api_endpoint, interface_of, not_found_response, up
 
 
 @api_endpoint
-async def complete(request: HttpRequest, chat: ChatRequest) -> HttpResponse:
+async def complete(request: HttpRequest, chat: ChatRequest) -> HttpResponseBase:
     try:
         result = await llm.acomplete(request=chat, path=Path.ASYNC, interface=interface_of(request))
     except ConversationNotFound as exc:
@@ -28,7 +29,7 @@ async def complete(request: HttpRequest, chat: ChatRequest) -> HttpResponse:
 
 
 @api_endpoint
-async def stream(request: HttpRequest, chat: ChatRequest) -> HttpResponse:
+async def stream(request: HttpRequest, chat: ChatRequest) -> HttpResponseBase:
     try:
         generation = await llm.astream(request=chat, path=Path.ASYNC, interface=interface_of(request))
     except ConversationNotFound as exc:

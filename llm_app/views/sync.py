@@ -6,7 +6,8 @@ thread per request, and a client that goes away does not stop the upstream call.
 
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, JsonResponse
+from django.http.response import HttpResponseBase
 from longrun.bridges import streaming_content_for
 
 from llm_app.models import Path
@@ -18,7 +19,7 @@ from llm_app.views.api import api_endpoint, interface_of, not_found_response, up
 
 
 @api_endpoint
-def complete(request: HttpRequest, chat: ChatRequest) -> HttpResponse:
+def complete(request: HttpRequest, chat: ChatRequest) -> HttpResponseBase:
     try:
         result = llm.complete(request=chat, path=Path.SYNC, interface=interface_of(request))
     except ConversationNotFound as exc:
@@ -29,7 +30,7 @@ def complete(request: HttpRequest, chat: ChatRequest) -> HttpResponse:
 
 
 @api_endpoint
-def stream(request: HttpRequest, chat: ChatRequest) -> HttpResponse:
+def stream(request: HttpRequest, chat: ChatRequest) -> HttpResponseBase:
     try:
         generation = llm.stream(request=chat, path=Path.SYNC, interface=interface_of(request))
     except ConversationNotFound as exc:
