@@ -102,7 +102,7 @@
   }
 
   function formatMs(ms) {
-    return typeof ms === "number" ? ms.toFixed(0) + " ms" : "\u2013";
+    return typeof ms === "number" ? ms.toFixed(0) : "\u2013";
   }
 
   function showMeta(gen, info) {
@@ -131,7 +131,11 @@
     scrollDown(stick);
   }
 
-  function rememberIds(gen, data) {
+  function rememberIds(gen, status, data) {
+    if (status === "cancelled" && !Number.isInteger(data.conversation) && gen.conversation != null) {
+      // A stopped HTTP stream has no "done", but a follow-up prompt already knows its conversation.
+      gen.el.dataset.conversation = String(gen.conversation);
+    }
     if (Number.isInteger(data.conversation)) {
       gen.el.dataset.conversation = String(data.conversation);
       if (gen.epoch === epoch) setConversation(data.conversation);
@@ -145,7 +149,7 @@
     gen.finished = true;
     clearTimeout(gen.stopTimer);
     running.delete(gen.id);
-    rememberIds(gen, data);
+    rememberIds(gen, status, data);
     if (typeof data.content === "string" && data.content.length >= gen.text.length) {
       gen.text = data.content;
       gen.contentEl.textContent = gen.text;
@@ -264,7 +268,9 @@
     socket = ws;
     queue = [];
     setWsStatus("connecting");
+    let opened = false;
     ws.addEventListener("open", () => {
+      opened = true;
       if (socket !== ws) return;
       setWsStatus("open");
       for (const message of queue) ws.send(message);
@@ -289,10 +295,11 @@
         queue = [];
         setWsStatus("closed");
       }
-      const reason =
-        event.code === 4401
-          ? "The WebSocket was refused: log in first (/admin/login/)."
-          : "The WebSocket closed (code " + event.code + ") before the reply was done.";
+      let reason = "The WebSocket closed (code " + event.code + ") before the reply was done.";
+      if (event.code === 4401 || !opened) {
+        // A refused handshake (anonymous while LLM_REQUIRE_AUTH is on, or a bad origin) shows up as 1006.
+        reason = "The WebSocket connection was refused or failed (code " + event.code + "). If sign-in is required, log in at /admin/login/.";
+      }
       for (const gen of [...running.values()]) {
         if (gen.path !== "websocket" || gen.socket !== ws) continue;
         if (gen.stopping) finish(gen, "cancelled");
@@ -338,6 +345,7 @@
       id: "g" + Date.now().toString(36) + "-" + seq,
       path,
       epoch,
+      conversation,
       started: performance.now(),
       ttft: null,
       tokens: 0,
