@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -45,6 +46,8 @@ class Command(BaseCommand):
         url = f"http://{options['host']}:{options['port']}/"
         self.stdout.write(f"Serving with {options['server']} ({SERVERS[options['server']].summary}) on {url}")
         server = subprocess.Popen(argv, env={**os.environ, **extra_env})
+        # SIGTERM (a process manager, a test) must stop the children too: exit through the finally below.
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
         try:
             server.wait()
         except KeyboardInterrupt:

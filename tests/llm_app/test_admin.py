@@ -1,0 +1,38 @@
+"""The admin lists of conversations, messages and calls, and who may see them."""
+
+import json
+
+import pytest
+from django.contrib.auth.models import User
+from django.test import Client
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+LISTS = ["/admin/llm_app/conversation/", "/admin/llm_app/message/", "/admin/llm_app/llmcall/"]
+
+
+@pytest.fixture
+def staff_client(llm):
+    Client().post("/api/sync/complete", data=json.dumps({"prompt": "Seed a row"}), content_type="application/json")
+    client = Client()
+    client.force_login(User.objects.create_superuser("boss", password="x"))
+    return client
+
+
+@pytest.mark.parametrize("url", LISTS)
+def test_staff_see_each_list_with_its_filters(staff_client, url):
+    response = staff_client.get(url + "?status__exact=complete" if "conversation" not in url else url)
+    assert response.status_code == 200
+    assert b"Seed a row" in response.content or b"simulator" in response.content
+
+
+def test_the_call_list_links_to_its_conversation_and_message(staff_client):
+    html = staff_client.get("/admin/llm_app/llmcall/").content.decode()
+    assert "/admin/llm_app/conversation/" in html and "/admin/llm_app/message/" in html
+
+
+@pytest.mark.parametrize("url", LISTS)
+def test_anonymous_users_are_sent_to_the_login_page(url):
+    response = Client().get(url)
+    assert response.status_code == 302
+    assert "/admin/login/" in response["Location"]
