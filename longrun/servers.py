@@ -7,9 +7,17 @@ LLM call.
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
 import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Literal
+from pathlib import Path
+from typing import Any, Literal
 
 Interface = Literal["wsgi", "asgi"]
 
@@ -31,6 +39,7 @@ SERVERS: dict[str, Server] = {
         Server("runserver-asgi", "asgi", "daphne's runserver (daphne in INSTALLED_APPS): ASGI with autoreload."),
         Server("gunicorn", "wsgi", "gunicorn sync workers: one request per worker, the PHP-FPM analog (-w 5)."),
         Server("gthread", "wsgi", "gunicorn gthread workers: threads per worker, more in flight at a thread each."),
+        Server("floor", "asgi", "a bare ASGI app with no Django under uvicorn: the benchmark's floor."),
     ]
 }
 
@@ -45,9 +54,13 @@ def server_command(
     workers: int = 5,
     threads: int = 32,
     python: str = sys.executable,
+    app: str | None = None,
 ) -> tuple[list[str], dict[str, str]]:
     """Returns the argv and the extra environment that start server ``name`` on host:port."""
     bind = f"{host}:{port}"
+    if name == "floor":
+        # The benchmark's floor: a bare ASGI app (no Django) under uvicorn, given by ``app``.
+        return [python, "-m", "uvicorn", "--host", host, "--port", str(port), "--no-access-log", app or asgi_app], {}
     if name == "daphne":
         return [python, "-m", "daphne", "-b", host, "-p", str(port), asgi_app], {}
     if name == "uvicorn":
@@ -68,3 +81,55 @@ def server_command(
         ], {}
     known = ", ".join(SERVERS)
     raise ValueError(f"Unknown server {name!r}: choose one of {known}.")
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """Returns a port nothing listens on now (the OS's pick)."""
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until_listening(host: str, port: int, process: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+    """Called after starting a server: returns once it accepts connections, raises if it exits or times out."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"The server exited with status {process.returncode} before listening on {port}.")
+        with socket.socket() as sock:
+            if sock.connect_ex((host, port)) == 0:
+                return
+        time.sleep(0.05)
+    raise RuntimeError(f"Nothing listened on {host}:{port} after {timeout:g}s.")
+
+
+@contextmanager
+def running_server(
+    name: str, *, env: dict[str, str], cwd: str | os.PathLike[str] | None = None, host: str = "127.0.0.1", **options: Any
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """Starts server ``name`` on a free port; yields its base URL and process; stops it on exit, failure included."""
+    port = free_port(host)
+    argv, extra = server_command(name, host=host, port=port, **options)
+    log = tempfile.NamedTemporaryFile(prefix=f"{name}-", suffix=".log", delete=False)  # noqa: SIM115
+    with log:
+        process = subprocess.Popen(argv, cwd=cwd, env={**env, **extra}, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        try:
+            wait_until_listening(host, port, process)
+        except RuntimeError as exc:
+            raise RuntimeError(f"{exc} {name} said:\n{Path(log.name).read_text()[-3000:]}") from None
+        yield f"http://{host}:{port}", process
+    finally:
+        stop_process(process)
+        Path(log.name).unlink(missing_ok=True)
+
+
+def stop_process(process: subprocess.Popen[Any], timeout: float = 10.0) -> None:
+    """Terminates a server (its workers follow their master), killing it if it does not stop in time."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

@@ -3,37 +3,31 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import tempfile
-import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
-from longrun.servers import server_command
+from longrun import servers
+from longrun.servers import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+__all__ = ["ROOT", "free_port", "running_server", "wait_until_listening"]
 
 
-def wait_until_listening(port: int, process: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"The server exited with {process.returncode} before listening on {port}")
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.1)
-    raise RuntimeError(f"Nothing listened on {port} after {timeout}s")
+def wait_until_listening(port: int, process: subprocess.Popen[Any], timeout: float = 30.0) -> None:
+    servers.wait_until_listening("127.0.0.1", port, process, timeout)
+
+
+@contextmanager
+def running_server(name: str, env: dict[str, str], **options: int) -> Iterator[str]:
+    """Starts server ``name`` on a free port, yields its base URL, and stops it (also on failure)."""
+    with servers.running_server(name, env=env, cwd=ROOT, **options) as (url, _process):
+        yield url
 
 
 @pytest.fixture(scope="session")
@@ -51,34 +45,11 @@ def e2e_env(tmp_path_factory: pytest.TempPathFactory, slow_simulator) -> dict[st
     return env
 
 
-@contextmanager
-def running_server(name: str, env: dict[str, str], **options: int) -> Iterator[str]:
-    """Starts server ``name`` on a free port, yields its base URL, and stops it (also on failure)."""
-    port = free_port()
-    argv, extra = server_command(name, host="127.0.0.1", port=port, **options)
-    log = tempfile.NamedTemporaryFile(prefix=f"{name}-", suffix=".log", delete=False)  # noqa: SIM115
-    with log:
-        process = subprocess.Popen(argv, cwd=ROOT, env={**env, **extra}, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        try:
-            wait_until_listening(port, process)
-        except RuntimeError as exc:
-            raise RuntimeError(f"{exc}; {name} said:\n{Path(log.name).read_text()[-3000:]}") from None
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        Path(log.name).unlink(missing_ok=True)
-
-
 @pytest.fixture(scope="session")
-def server(e2e_env) -> Iterator[Callable[..., object]]:
+def server(e2e_env) -> Iterator[Callable[..., AbstractContextManager[str]]]:
     """A factory of running servers: ``with server("daphne") as url: ...``."""
-    def start(name: str, env: dict[str, str] | None = None, **options: int):
+
+    def start(name: str, env: dict[str, str] | None = None, **options: int) -> AbstractContextManager[str]:
         return running_server(name, env or e2e_env, **options)
 
     yield start

@@ -28,7 +28,7 @@ class Command(BaseCommand):
     help = "Start the LLM simulator and a server (daphne by default) on http://127.0.0.1:8000/."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--server", choices=sorted(SERVERS), default="daphne")
+        parser.add_argument("--server", choices=sorted(n for n in SERVERS if n != "floor"), default="daphne")
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--port", type=int, default=8000)
         parser.add_argument("--workers", type=int, default=5, help="gunicorn workers (sync and gthread)")
