@@ -1,0 +1,165 @@
+"""Sampling a process tree: the CPU its children burn, whenever they start or end, and its threads and memory."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+
+import psutil
+import pytest
+
+from longrun.loadgen.procstats import ProcessTreeSampler, sample_tree
+
+BURN = "import time\nend = time.process_time() + {seconds}\nwhile time.process_time() < end: pass\n"
+# Starts 8 threads that sleep, says so, then waits to be killed.
+THREADS = (
+    "import sys, threading, time\n"
+    "for _ in range(8): threading.Thread(target=time.sleep, args=(60,), daemon=True).start()\n"
+    "print('ready', flush=True)\n"
+    "time.sleep(60)\n"
+)
+# Starts a grandchild that burns 0.5 s of CPU, waits for it, then says so and waits to be killed.
+PARENT_OF_BURNER = (
+    "import subprocess, sys, time\n"
+    f"subprocess.run([sys.executable, '-c', {BURN.format(seconds=0.5)!r}])\n"
+    "print('done', flush=True)\n"
+    "time.sleep(60)\n"
+)
+
+
+def burn(seconds: float) -> subprocess.Popen[str]:
+    """A child that spends ``seconds`` of CPU (process time, so a busy machine does not shorten it)."""
+    return subprocess.Popen([sys.executable, "-c", BURN.format(seconds=seconds)], text=True)
+
+
+def test_a_child_that_starts_and_exits_in_the_window_is_counted() -> None:
+    with ProcessTreeSampler(os.getpid(), interval=0.05) as sampler:
+        burn(0.5).wait()
+    assert sampler.result is not None
+    assert sampler.result.cpu_s >= 0.5
+
+
+def test_a_child_alive_at_the_start_that_exits_in_the_window_is_counted() -> None:
+    child = burn(0.8)
+    time.sleep(0.2)
+    with ProcessTreeSampler(os.getpid(), interval=0.05) as sampler:
+        child.wait()
+    assert sampler.result is not None
+    assert sampler.result.cpu_s > 0.0
+    assert sampler.result.cpu_s <= 0.8 + sampler.result.window_s  # not its whole life counted twice
+
+
+def test_a_grandchilds_burn_is_counted_for_the_tree() -> None:
+    child = subprocess.Popen([sys.executable, "-c", PARENT_OF_BURNER], stdout=subprocess.PIPE, text=True)
+    try:
+        with ProcessTreeSampler(child.pid, interval=0.05) as sampler:
+            assert child.stdout is not None and child.stdout.readline() == "done\n"
+    finally:
+        child.kill()
+        child.wait()
+        assert child.stdout is not None
+        child.stdout.close()
+    assert sampler.result is not None
+    assert sampler.result.cpu_s >= 0.5
+
+
+def test_the_cpu_percent_is_the_cpu_over_the_window() -> None:
+    with ProcessTreeSampler(os.getpid(), interval=0.05) as sampler:
+        burn(0.3).wait()
+    stats = sampler.result
+    assert stats is not None
+    assert stats.cpu_percent == pytest.approx(100 * stats.cpu_s / stats.window_s)
+
+
+def test_the_threads_of_a_child_are_counted() -> None:
+    child = subprocess.Popen([sys.executable, "-c", THREADS], stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout is not None and child.stdout.readline() == "ready\n"
+        with ProcessTreeSampler(child.pid, interval=0.05) as sampler:
+            time.sleep(0.15)
+    finally:
+        child.kill()
+        child.wait()
+        assert child.stdout is not None
+        child.stdout.close()
+    assert sampler.result is not None
+    assert sampler.result.peak_threads >= 9
+    assert sampler.result.peak_processes == 1
+
+
+def test_the_tree_sums_the_threads_of_parent_and_children() -> None:
+    child = subprocess.Popen([sys.executable, "-c", THREADS], stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout is not None and child.stdout.readline() == "ready\n"
+        own = psutil.Process(os.getpid()).num_threads()
+        with ProcessTreeSampler(os.getpid(), interval=0.05) as sampler:
+            time.sleep(0.15)
+    finally:
+        child.kill()
+        child.wait()
+        assert child.stdout is not None
+        child.stdout.close()
+    assert sampler.result is not None
+    assert sampler.result.peak_threads >= own + 9
+    assert sampler.result.peak_processes >= 2
+
+
+def test_the_peak_memory_is_that_of_the_live_processes() -> None:
+    with ProcessTreeSampler(os.getpid(), interval=0.05) as sampler:
+        time.sleep(0.1)
+    assert sampler.result is not None
+    assert sampler.result.peak_rss_bytes > 10 * 1024 * 1024  # a Python process with pytest loaded
+    assert sampler.result.peak_rss_mib == sampler.result.peak_rss_bytes / 2**20
+
+
+def test_the_sampler_samples_at_its_interval_until_stopped() -> None:
+    with ProcessTreeSampler(os.getpid(), interval=0.02) as sampler:
+        time.sleep(0.3)
+    assert sampler.result is not None
+    assert sampler.result.samples >= 3  # the first, the last, and some in between
+
+
+async def test_one_sample_sees_the_whole_tree() -> None:
+    child = subprocess.Popen([sys.executable, "-c", THREADS], stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout is not None and child.stdout.readline() == "ready\n"
+        sample = sample_tree(psutil.Process(os.getpid()))
+    finally:
+        child.kill()
+        child.wait()
+        assert child.stdout is not None
+        child.stdout.close()
+    assert sample.processes >= 2 and sample.threads >= 1 + 9 and sample.rss_bytes > 0
+
+
+async def test_the_sampler_works_as_an_async_context_manager() -> None:
+    async with ProcessTreeSampler(os.getpid(), interval=0.05) as sampler:
+        process = await asyncio.create_subprocess_exec(sys.executable, "-c", BURN.format(seconds=0.3))
+        await process.wait()
+    assert sampler.result is not None
+    assert sampler.result.cpu_s >= 0.3
+
+
+def test_start_and_stop_return_the_figures() -> None:
+    sampler = ProcessTreeSampler(os.getpid(), interval=0.05)
+    sampler.start()
+    stats = sampler.stop()
+    assert stats is sampler.result
+    assert stats.pid == os.getpid() and stats.window_s > 0
+
+
+def test_the_figures_convert_to_json() -> None:
+    with ProcessTreeSampler(os.getpid(), interval=0.05) as sampler:
+        pass
+    assert sampler.result is not None
+    data = json.loads(json.dumps(sampler.result.as_dict()))
+    assert set(data) >= {"cpu_s", "cpu_percent", "peak_rss_bytes", "peak_threads", "window_s"}
+
+
+def test_a_sampler_cannot_be_stopped_before_it_starts() -> None:
+    with pytest.raises(RuntimeError):
+        ProcessTreeSampler(os.getpid()).stop()
