@@ -1,0 +1,198 @@
+"""Runs a comparison: the simulator once, then each server in turn, every path and concurrency against it.
+
+Each server starts on a free port with a fresh SQLite database of the run's own, is warmed up (one request
+per worker, so a pool's first requests don't pay for imports), loaded, and stopped: on success, on failure
+and on Ctrl-C alike. While a load runs, the server's process tree and the simulator are sampled for CPU, RSS
+and threads; the load generator measures its own CPU. None of them may be the bottleneck unnoticed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import psutil  # type: ignore[import-untyped]
+from longrun.loadgen.figures import summarize
+from longrun.loadgen.procstats import ProcessTreeSampler, sample_tree
+from longrun.loadgen.runner import run_load
+from longrun.servers import running_server
+from longrun.simulator import SimulatorProcess
+
+from llm_app.bench.scenarios import FLOOR_APP, Scenario, Target
+
+ROOT = Path(__file__).resolve().parents[2]
+Progress = Callable[[str], None]
+
+
+@dataclass(slots=True)
+class RunResult:
+    """One server, one path, one concurrency: what the users saw and what the processes spent."""
+
+    server: str
+    path: str
+    concurrency: int
+    figures: dict[str, Any]
+    server_stats: dict[str, Any]
+    simulator_stats: dict[str, Any]
+    client_cpu: dict[str, float]
+    idle_rss_mib: float
+    rss_per_inflight_kib: float
+    served_per_round: list[int]
+
+    @property
+    def label(self) -> str:
+        return f"{self.server}/{self.path}"
+
+
+@dataclass(slots=True)
+class Comparison:
+    scenario: dict[str, Any]
+    environment: dict[str, Any]
+    command: str
+    runs: list[RunResult] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "scenario": self.scenario,
+            "environment": self.environment,
+            "command": self.command,
+            "runs": [asdict(run) for run in self.runs],
+        }
+
+
+def environment() -> dict[str, Any]:
+    packages = ["Django", "channels", "daphne", "uvicorn", "granian", "gunicorn", "openai", "aiohttp"]
+    return {
+        "date_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
+        "cores": os.cpu_count(),
+        "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
+        "python": platform.python_version(),
+        "versions": {name: version(name) for name in packages},
+    }
+
+
+@contextmanager
+def _workspace() -> Iterator[Path]:
+    with tempfile.TemporaryDirectory(prefix="compare-servers-") as tmp:
+        path = Path(tmp)
+        (path / "static").mkdir()
+        yield path
+
+
+def _server_env(workspace: Path, llm_url: str) -> dict[str, str]:
+    # Production-like: DEBUG off (no query log growing under load), a database of the run's own.
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "project.settings",
+        "DJANGO_DEBUG": "false",
+        "DJANGO_SECRET_KEY": "compare-servers-benchmark-key-not-for-production",
+        "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "DJANGO_STATIC_ROOT": str(workspace / "static"),
+        "DATABASE_URL": f"sqlite:///{workspace / 'bench.sqlite3'}",
+        "LLM_BASE_URL": llm_url,
+        "LLM_MAX_RETRIES": "0",
+    }
+
+
+def _payload(user: int, request: int) -> dict[str, Any]:
+    return {"prompt": f"Benchmark user {user}, request {request}: explain ASGI."}
+
+
+def _load(target: Target, base: str, concurrency: int, scenario: Scenario) -> Any:
+    url = base.replace("http", "ws", 1) + target.url_path if target.kind == "websocket" else base + target.url_path
+    return asyncio.run(
+        run_load(
+            kind=target.kind,
+            url=url,
+            concurrency=concurrency,
+            payload_factory=_payload,
+            requests_per_user=scenario.requests_per_user,
+            duration_s=scenario.duration_s,
+            origin=base,
+        )
+    )
+
+
+def served_per_round(results: list[Any], llm_seconds: float) -> list[int]:
+    """How many users got their first token in each LLM-call-long slice of the run: [32] at once, or 5 a round."""
+    rounds: list[int] = []
+    for result in results:
+        if result.ok and result.ttft_s is not None:
+            index = int(result.ttft_s // llm_seconds)
+            rounds.extend([0] * (index + 1 - len(rounds)))
+            rounds[index] += 1
+    return rounds
+
+
+def _measure(target: Target, base: str, server_pid: int, simulator_pid: int, concurrency: int, scenario: Scenario) -> RunResult:
+    idle = sample_tree(psutil.Process(server_pid))
+    with ProcessTreeSampler(server_pid) as server_sampler, ProcessTreeSampler(simulator_pid) as simulator_sampler:
+        run = _load(target, base, concurrency, scenario)
+    server_stats = server_sampler.stop()
+    figures = summarize(run, llm_seconds_per_request=scenario.timing.seconds)
+    grown = max(0, server_stats.peak_rss_bytes - idle.rss_bytes)
+    return RunResult(
+        server=target.server,
+        path=target.path,
+        concurrency=concurrency,
+        figures=figures.as_dict(),
+        server_stats=server_stats.as_dict(),
+        simulator_stats=simulator_sampler.stop().as_dict(),
+        client_cpu=run.client_cpu.as_dict(),
+        idle_rss_mib=round(idle.rss_bytes / 2**20, 1),
+        rss_per_inflight_kib=round(grown / concurrency / 1024, 1),
+        served_per_round=served_per_round(run.results, scenario.timing.seconds),
+    )
+
+
+def compare(scenario: Scenario, *, command: str, progress: Progress = lambda _: None) -> Comparison:
+    """Called by ``compare_servers``: runs every target at every concurrency and returns all the figures."""
+    comparison = Comparison(scenario=_scenario_dict(scenario), environment=environment(), command=command)
+    timing = scenario.timing
+    targets = scenario.targets()
+    with _workspace() as workspace, SimulatorProcess(
+        ttft_ms=timing.ttft_ms, token_ms=timing.token_ms, tokens=timing.tokens, extra_args=("--stall-cap-s", "5")
+    ) as simulator:
+        env = _server_env(workspace, simulator.base_url)
+        subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True)
+        for server in dict.fromkeys(t.server for t in targets):
+            mine = [t for t in targets if t.server == server]
+            progress(f"starting {server}")
+            with running_server(
+                server, env=env, cwd=ROOT, workers=scenario.workers, threads=scenario.threads, app=FLOOR_APP
+            ) as (base, process):
+                for target in mine:
+                    # Warm every worker once: imports, SDK clients and database files are first-request costs.
+                    _load(target, base, scenario.workers, Scenario(timing=timing))
+                    for concurrency in scenario.concurrency:
+                        progress(f"{target.label} x {concurrency} users")
+                        result = _measure(target, base, process.pid, simulator.pid, concurrency, scenario)
+                        comparison.runs.append(result)
+                        progress(_one_line(result))
+    return comparison
+
+
+def _one_line(run: RunResult) -> str:
+    f = run.figures
+    return (
+        f"{run.label} x {run.concurrency}: {f['completed']}/{f['requests']} ok, efficiency {f['efficiency']:.2f}, "
+        f"last user waited {f['last_user_wait_s']:.1f}s"
+    )
+
+
+def _scenario_dict(scenario: Scenario) -> dict[str, Any]:
+    data = asdict(scenario)
+    data["llm_seconds_per_request"] = scenario.timing.seconds
+    data["targets"] = [t.label for t in scenario.targets()]
+    return data

@@ -1,0 +1,83 @@
+"""What a comparison runs: which servers, which paths each can serve, how many users, how slow the LLM is."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from longrun.loadgen.clients import Kind
+from longrun.servers import SERVERS
+
+# The paths a user can pick, the request kind the load generator sends, and the URL.
+PATHS: dict[str, tuple[Kind, str]] = {
+    "sync": ("sse", "/api/sync/stream"),
+    "async": ("sse", "/api/async/stream"),
+    "websocket": ("websocket", "/ws/chat/"),
+}
+DEFAULT_SERVERS = ("runserver", "gunicorn", "gthread", "daphne", "uvicorn", "granian", "floor")
+QUICK_SERVERS = ("gunicorn", "daphne", "floor")
+FLOOR_APP = "llm_app.bench.floor:app"
+
+
+@dataclass(frozen=True, slots=True)
+class LLMTiming:
+    """The simulator's schedule: every reply takes ttft + tokens x token delay."""
+
+    ttft_ms: int = 200
+    token_ms: int = 40
+    tokens: int = 50
+
+    @property
+    def seconds(self) -> float:
+        return (self.ttft_ms + self.tokens * self.token_ms) / 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    server: str
+    path: str
+
+    @property
+    def kind(self) -> Kind:
+        return PATHS[self.path][0]
+
+    @property
+    def url_path(self) -> str:
+        return PATHS[self.path][1]
+
+    @property
+    def label(self) -> str:
+        return f"{self.server}/{self.path}"
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    concurrency: tuple[int, ...] = (32,)
+    timing: LLMTiming = field(default_factory=LLMTiming)
+    requests_per_user: int = 1
+    duration_s: float | None = None
+    servers: tuple[str, ...] = DEFAULT_SERVERS
+    paths: tuple[str, ...] = ("sync", "async", "websocket")
+    workers: int = 5
+    threads: int = 32
+
+    def targets(self) -> list[Target]:
+        """Every (server, path) pair the server can serve: WebSockets need ASGI; the floor has the async path only."""
+        pairs = []
+        for server in self.servers:
+            for path in self.paths:
+                if server == "floor" and path != "async":
+                    continue
+                if path == "websocket" and SERVERS[server].interface != "asgi":
+                    continue
+                pairs.append(Target(server, path))
+        return pairs
+
+
+def quick() -> Scenario:
+    """A smoke run under a minute: 32 users, 0.5 s calls, the worker pool against daphne and the floor."""
+    return Scenario(
+        concurrency=(32,),
+        timing=LLMTiming(ttft_ms=100, token_ms=20, tokens=20),
+        servers=QUICK_SERVERS,
+        paths=("sync", "async", "websocket"),
+    )
