@@ -8,6 +8,7 @@ Each returns a ``RequestResult`` and never raises for a failed request: the fail
 - ``timeout``: the request took longer than the session's (or the call's) timeout;
 - ``incomplete``: the reply started but ended before its ``done`` (a stream cut short, a socket closed);
 - ``llm_error``: the app reported an upstream failure in band (an ``error`` event or message);
+- ``reply_<status>``: the reply ended but its ``status`` field was not ``complete`` (``reply_cancelled``);
 - ``protocol``: the reply could not be understood (not JSON, an unknown event, a bad frame).
 
 Times are ``time.perf_counter()`` seconds; ``ttft_s`` is the time from the start of the request to the first

@@ -71,6 +71,10 @@ def build_fake_app(fake: FakeApp) -> web.Application:
             for n in range(TOKENS):
                 await asyncio.sleep(TOKEN_S)
                 await response.write(sse("token", {"text": f" w{n}"}))
+            if mode == "drop":
+                assert request.transport is not None
+                request.transport.close()  # the connection dies mid-body: no done, no end of the chunked body
+                return response
             if mode == "error":
                 await response.write(sse("error", {"message": "upstream failed"}))
             elif mode != "cut":
@@ -83,6 +87,11 @@ def build_fake_app(fake: FakeApp) -> web.Application:
     async def bad_gateway(request: web.Request) -> web.StreamResponse:
         return web.json_response({"error": {"status": 502, "message": "upstream"}}, status=502)
 
+    async def hang_up(request: web.Request) -> web.StreamResponse:
+        assert request.transport is not None
+        request.transport.close()
+        return web.Response()
+
     async def not_json(request: web.Request) -> web.StreamResponse:
         return web.Response(text="<html>hello</html>", content_type="text/html")
 
@@ -91,6 +100,7 @@ def build_fake_app(fake: FakeApp) -> web.Application:
     app.router.add_post("/stream", stream)
     app.router.add_post("/fail", bad_gateway)
     app.router.add_post("/html", not_json)
+    app.router.add_post("/hang-up", hang_up)
     return app
 
 
@@ -199,6 +209,16 @@ async def test_a_streams_first_token_comes_before_its_end(fake_app: FakeApp) -> 
 async def test_a_stream_that_ends_without_done_is_incomplete(fake_app: FakeApp) -> None:
     result = await sse_call(fake_app.url + "/stream?mode=cut")
     assert (result.ok, result.error, result.tokens) == (False, "incomplete", TOKENS)
+
+
+async def test_a_stream_whose_connection_drops_mid_body_is_incomplete(fake_app: FakeApp) -> None:
+    result = await sse_call(fake_app.url + "/stream?mode=drop")
+    assert (result.ok, result.error, result.tokens) == (False, "incomplete", TOKENS)
+
+
+async def test_a_connection_closed_before_any_reply_is_a_connect_error(fake_app: FakeApp) -> None:
+    result = await json_call(fake_app.url + "/hang-up")
+    assert (result.ok, result.error, result.status) == (False, "connect", None)
 
 
 async def test_an_error_event_is_an_llm_error(fake_app: FakeApp) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -14,6 +15,8 @@ import pytest
 
 from longrun.loadgen.procstats import ProcessTreeSampler, sample_tree
 
+# psutil reads CPU times in clock ticks (10 ms), getrusage in microseconds; a few ticks apart at most.
+TICKS = 0.05
 BURN = "import time\nend = time.process_time() + {seconds}\nwhile time.process_time() < end: pass\n"
 # Starts 8 threads that sleep, says so, then waits to be killed.
 THREADS = (
@@ -36,21 +39,37 @@ def burn(seconds: float) -> subprocess.Popen[str]:
     return subprocess.Popen([sys.executable, "-c", BURN.format(seconds=seconds)], text=True)
 
 
+def cpu(who: int) -> float:
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
+
+
 def test_a_child_that_starts_and_exits_in_the_window_is_counted() -> None:
+    children_before = cpu(resource.RUSAGE_CHILDREN)
     with ProcessTreeSampler(os.getpid(), interval=0.05) as sampler:
+        own_before = cpu(resource.RUSAGE_SELF)
         burn(0.5).wait()
+        own = cpu(resource.RUSAGE_SELF) - own_before
+    child = cpu(resource.RUSAGE_CHILDREN) - children_before
     assert sampler.result is not None
-    assert sampler.result.cpu_s >= 0.5
+    assert child >= 0.5
+    assert sampler.result.cpu_s == pytest.approx(child + own, abs=TICKS)
 
 
-def test_a_child_alive_at_the_start_that_exits_in_the_window_is_counted() -> None:
-    child = burn(0.8)
-    time.sleep(0.2)
+def test_a_child_alive_at_the_start_that_exits_in_the_window_counts_only_its_time_in_the_window() -> None:
+    children_before = cpu(resource.RUSAGE_CHILDREN)
+    process = burn(0.8)
+    time.sleep(0.3)
+    times = psutil.Process(process.pid).cpu_times()
+    before_window = times.user + times.system
     with ProcessTreeSampler(os.getpid(), interval=0.05) as sampler:
-        child.wait()
+        own_before = cpu(resource.RUSAGE_SELF)
+        process.wait()
+        own = cpu(resource.RUSAGE_SELF) - own_before
+    child = cpu(resource.RUSAGE_CHILDREN) - children_before
     assert sampler.result is not None
-    assert sampler.result.cpu_s > 0.0
-    assert sampler.result.cpu_s <= 0.8 + sampler.result.window_s  # not its whole life counted twice
+    assert before_window > 0
+    assert sampler.result.cpu_s == pytest.approx(child - before_window + own, abs=TICKS)
 
 
 def test_a_grandchilds_burn_is_counted_for_the_tree() -> None:
