@@ -35,7 +35,7 @@ _SPARE_FDS = 256
 
 @dataclass(frozen=True, slots=True)
 class ClientCpu:
-    """The load generator's own CPU over the run (this process, every thread)."""
+    """The load generator's own CPU over the run: this process, every thread (a sampler thread included)."""
 
     user_s: float
     system_s: float

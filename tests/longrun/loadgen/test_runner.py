@@ -81,6 +81,9 @@ async def test_failed_requests_are_recorded_not_raised(fake_app: FakeApp) -> Non
     assert [r.error for r in run.results] == ["http_502"] * 3
 
 
+@pytest.mark.skipif(
+    resource.getrlimit(resource.RLIMIT_NOFILE)[1] < 2500, reason="client and server sockets of 1000 users need 2000+ files"
+)
 async def test_a_thousand_users_are_all_in_flight_at_once(fake_app: FakeApp) -> None:
     run = await slow_json_run(fake_app, 1000)
     assert fake_app.max_in_flight == 1000
