@@ -77,6 +77,8 @@ def environment() -> dict[str, Any]:
         "date_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
         "cores": os.cpu_count(),
         "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
+        # Other work on the machine skews every figure: say how busy it was when the run began.
+        "load_average_at_start": [round(v, 2) for v in os.getloadavg()],
         "python": platform.python_version(),
         "versions": {name: version(name) for name in packages},
     }
