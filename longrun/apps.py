@@ -1,6 +1,13 @@
 from django.apps import AppConfig
+from django.core import checks
 
 
 class LongrunConfig(AppConfig):
     name = "longrun"
     verbose_name = "Longrun (ASGI migration toolkit)"
+
+    def ready(self) -> None:
+        """Called once Django's apps are loaded: registers the ASGI system checks under the tag ``async``."""
+        from longrun.checks import check_async_settings
+
+        checks.register(check_async_settings, "async")

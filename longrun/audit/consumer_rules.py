@@ -1,0 +1,133 @@
+"""Rules for Channels: long work inside a consumer's receive, WebSocket routes without origin checks, and an
+``asgi.py`` that imports consumers before Django is set up.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+
+from longrun.audit.async_rules import short
+from longrun.audit.infer import Context
+from longrun.audit.model import Finding, Severity, finding, rule
+from longrun.audit.walker import FuncNode, Function, Module, own_nodes
+
+LONG_RECEIVE = rule(
+    "LR301", Severity.WARNING, "Long work (a token stream, an LLM call) inside a consumer's receive",
+    "Run the work as a task, `self.task = asyncio.create_task(self.generate(...))`, and cancel it on a stop message "
+    "and in disconnect(): a consumer handles one message at a time, so a stop waits until receive returns.",
+)
+NO_ORIGIN_CHECK = rule(
+    "LR302", Severity.WARNING, "WebSocket route without origin validation",
+    "Wrap the WebSocket app: `AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(...)))` (or OriginValidator), "
+    "or any site can open a socket with your users' cookies.",
+)
+EARLY_IMPORT = rule(
+    "LR303", Severity.ERROR, "Consumers or project modules imported before get_asgi_application() in asgi.py",
+    "Call `django_asgi_app = get_asgi_application()` first, then import routing and consumers "
+    "(otherwise AppRegistryNotReady at start-up).",
+)
+
+RECEIVE_METHODS = frozenset({"receive", "receive_json", "websocket_receive", "handle"})
+SEND_METHODS = frozenset({"send", "send_json", "send_body", "group_send", "base_send"})
+LLM_CALL_PARTS = frozenset({"completions", "messages", "responses"})
+EARLY_MODULE_WORDS = ("consumers", "routing", "models", "views", "urls")
+
+
+def check(ctx: Context) -> Iterator[Finding]:
+    """Called by the engine: consumer, routing and asgi.py rules."""
+    for fn in ctx.project.functions():
+        if fn.cls is not None and fn.node.name in RECEIVE_METHODS and ctx.project.is_consumer(fn.module, fn.cls):
+            yield from _long_receive(ctx, fn)
+    for module in ctx.project.modules:
+        yield from _routers(module)
+        yield from _early_imports(ctx, module)
+
+
+def _long_work(node: FuncNode) -> tuple[int, str] | None:
+    """The first long-running thing in a body: a loop that sends as it goes, or an awaited LLM call."""
+    for child in own_nodes(node):
+        if isinstance(child, ast.For | ast.AsyncFor) and any(
+            isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr in SEND_METHODS
+            for stmt in child.body for n in ast.walk(stmt)
+        ):
+            return child.lineno, f"a loop over `{short(child.iter)}` that sends as it goes"
+        if isinstance(child, ast.Call) and isinstance(child.func, ast.Attribute):
+            chain = short(child.func, 200).split(".")
+            if child.func.attr in {"create", "stream"} and LLM_CALL_PARTS & set(chain):
+                return child.lineno, f"an LLM call `{short(child.func)}()`"
+    return None
+
+
+def _long_receive(ctx: Context, fn: Function) -> Iterator[Finding]:
+    found = _long_work(fn.node)
+    if found is not None:
+        line, what = found
+        yield finding(LONG_RECEIVE, fn.module.rel, line, f"{what} inside `{fn.name}` holds back every later message "
+                      "on this socket (a stop included): run it with asyncio.create_task and cancel it on stop.")
+        return
+    for node in own_nodes(fn.node):
+        # Awaited (async consumer) or called as a statement (sync consumer): receive waits until it returns.
+        call = node.value if isinstance(node, ast.Await | ast.Expr) else None
+        if not isinstance(call, ast.Call):
+            continue
+        helper = ctx.project.resolve_call(fn, call)
+        if helper is None or helper.cls is None:
+            continue
+        inner = _long_work(helper.node)
+        if inner is not None:
+            yield finding(LONG_RECEIVE, fn.module.rel, call.lineno, f"`{fn.name}` waits for `{short(call.func)}()`, "
+                          f"which runs {inner[1]} ({helper.module.rel}:{inner[0]}): every later message on this socket "
+                          "waits too. Start it with asyncio.create_task and cancel it on stop.")
+
+
+def _routers(module: Module) -> Iterator[Finding]:
+    for node in ast.walk(module.tree):
+        if not isinstance(node, ast.Call) or not (module.qualify(node.func) or "").endswith("ProtocolTypeRouter"):
+            continue
+        mapping = node.args[0] if node.args else None
+        if isinstance(mapping, ast.Name):
+            mapping = module.assigns.get(mapping.id)
+        if not isinstance(mapping, ast.Dict):
+            continue
+        for key, value in zip(mapping.keys, mapping.values, strict=True):
+            if not (isinstance(key, ast.Constant) and key.value == "websocket"):
+                continue
+            app = module.assigns.get(value.id, value) if isinstance(value, ast.Name) else value
+            validated = any(
+                isinstance(n, ast.Call) and (module.qualify(n.func) or "").endswith("OriginValidator")
+                for n in ast.walk(app)
+            )
+            if not validated:
+                yield finding(NO_ORIGIN_CHECK, module.rel, value.lineno, "The \"websocket\" route accepts sockets from any "
+                              "origin: wrap it in AllowedHostsOriginValidator(...).")
+
+
+def _early_imports(ctx: Context, module: Module) -> Iterator[Finding]:
+    setup_line = None
+    for stmt in module.tree.body:
+        if any(isinstance(n, ast.Call) and (module.qualify(n.func) or "").endswith("get_asgi_application")
+               for n in ast.walk(stmt)) and not isinstance(stmt, FuncNode | ast.ClassDef):
+            setup_line = stmt.lineno
+            break
+    if setup_line is None:
+        return
+    top_packages = {m.name.split(".")[0] for m in ctx.project.modules if m.name}
+    for stmt in module.tree.body:
+        if stmt.lineno >= setup_line or not isinstance(stmt, ast.Import | ast.ImportFrom):
+            continue
+        names = [a.name for a in stmt.names] if isinstance(stmt, ast.Import) else [
+            f"{stmt.module}.{a.name}" if stmt.module else a.name for a in stmt.names
+        ]
+        for name in names:
+            parts = name.split(".")
+            ours = (parts[0] in top_packages or stmt_level(stmt)) and "settings" not in parts
+            if (ours or any(word in parts for word in EARLY_MODULE_WORDS)) and parts[0] not in {"django", "channels"}:
+                yield finding(EARLY_IMPORT, module.rel, stmt.lineno, f"`{name}` is imported before "
+                              "get_asgi_application() sets Django up (AppRegistryNotReady): move the import below it.")
+                break
+
+
+def stmt_level(stmt: ast.Import | ast.ImportFrom) -> bool:
+    """True for a relative import (``from .routing import ...``): always the project's own module."""
+    return isinstance(stmt, ast.ImportFrom) and stmt.level > 0

@@ -1,0 +1,232 @@
+"""Just enough type inference for the rules: which names hold a QuerySet, a model instance or a network client.
+
+Each function gets a ``Scope`` that reads its own assignments; module globals and ``self.`` attributes set in the
+class are looked up too. Anything unclear is left unknown, so the rules stay quiet rather than guess.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+
+from longrun.audit import catalog
+from longrun.audit.walker import Function, Module, Project, own_nodes
+
+MANAGER_ATTRS = frozenset({"objects", "_default_manager", "_base_manager"})
+RELATION_FIELDS = ("ForeignKey", "OneToOneField")
+
+
+@dataclass(frozen=True, slots=True)
+class QuerySetKind:
+    """A QuerySet (or manager) of ``model``; ``related`` is what select/prefetch_related loaded (None: all)."""
+
+    model: str
+    related: frozenset[str] | None = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceKind:
+    """A model instance fetched from a QuerySet, with the relations that query loaded (None: all)."""
+
+    model: str
+    related: frozenset[str] | None = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class ClientKind:
+    """A network client object of the qualified class ``cls``."""
+
+    cls: str
+
+    @property
+    def is_sync(self) -> bool:
+        return self.cls in catalog.SYNC_CLIENT_CLASSES
+
+
+Kind = QuerySetKind | InstanceKind | ClientKind
+
+
+class Context:
+    """What every rule shares for one audited PATH: the project, its models' relations, scopes per function."""
+
+    def __init__(self, project: Project) -> None:
+        self.project = project
+        self._scopes: dict[int, Scope] = {}
+        self.relations = _model_relations(project)
+
+    def scope(self, fn: Function) -> Scope:
+        """The (cached) scope of a function."""
+        key = id(fn.node)
+        if key not in self._scopes:
+            self._scopes[key] = Scope(self, fn.module, fn)
+        return self._scopes[key]
+
+    def module_scope(self, module: Module) -> Scope:
+        """A scope with no locals: for module-level code."""
+        key = id(module)
+        if key not in self._scopes:
+            self._scopes[key] = Scope(self, module, None)
+        return self._scopes[key]
+
+
+class Scope:
+    """Kinds of the names one function (or a module's top level) can see."""
+
+    def __init__(self, ctx: Context, module: Module, fn: Function | None) -> None:
+        self.ctx = ctx
+        self.module = module
+        self.fn = fn
+        self._assigned: dict[str, list[ast.expr]] = {}
+        self._iterated: dict[str, list[ast.expr]] = {}
+        self._busy: set[str] = set()
+        if fn is not None:
+            self._read_assignments(fn)
+
+    def _read_assignments(self, fn: Function) -> None:
+        for node in own_nodes(fn.node):
+            if isinstance(node, ast.Assign):
+                for target in node.targets:
+                    if isinstance(target, ast.Name):
+                        self._assigned.setdefault(target.id, []).append(node.value)
+            elif isinstance(node, ast.AnnAssign | ast.AugAssign) and isinstance(node.target, ast.Name):
+                if node.value is not None:
+                    self._assigned.setdefault(node.target.id, []).append(node.value)
+            elif isinstance(node, ast.NamedExpr):
+                self._assigned.setdefault(node.target.id, []).append(node.value)
+            elif isinstance(node, ast.For | ast.AsyncFor) and isinstance(node.target, ast.Name):
+                self._iterated.setdefault(node.target.id, []).append(node.iter)
+            elif isinstance(node, ast.With | ast.AsyncWith):
+                for item in node.items:
+                    if isinstance(item.optional_vars, ast.Name):
+                        self._assigned.setdefault(item.optional_vars.id, []).append(item.context_expr)
+        for arg in [*fn.node.args.posonlyargs, *fn.node.args.args, *fn.node.args.kwonlyargs]:
+            # A parameter can hold anything: a local assignment alone does not tell its kind.
+            if arg.arg in self._assigned:
+                self._assigned[arg.arg].append(ast.Name(id="<parameter>"))
+
+    def value_of(self, expr: ast.expr) -> ast.expr:
+        """The expression a local name was assigned from, when it was assigned exactly once; else the expression."""
+        if isinstance(expr, ast.Name) and len(values := self._assigned.get(expr.id, [])) == 1:
+            return values[0]
+        return expr
+
+    def kind(self, expr: ast.expr) -> Kind | None:
+        """What the expression evaluates to, when the rules can tell."""
+        match expr:
+            case ast.Await(value=ast.Call(func=ast.Attribute(value=receiver, attr=method))):
+                inner = self.kind(receiver)
+                if isinstance(inner, QuerySetKind) and method in catalog.ASYNC_INSTANCE:
+                    return InstanceKind(inner.model, inner.related)
+                return None
+            case ast.Call(func=ast.Attribute(value=receiver, attr=method) as func):
+                inner = self.kind(receiver)
+                if isinstance(inner, QuerySetKind):
+                    return _queryset_call(inner, method, expr)
+                return self._constructed(func)
+            case ast.Call(func=func):
+                return self._constructed(func)
+            case ast.Attribute(value=ast.Name(id=owner), attr=attr) if attr in MANAGER_ATTRS and owner[:1].isupper():
+                return QuerySetKind(self.module.qualify(ast.Name(id=owner)) or owner)
+            case ast.Attribute(value=ast.Name(id="self"), attr=attr):
+                return self._self_attribute(attr)
+            case ast.Attribute(value=receiver, attr=attr) if attr.endswith("_set"):
+                owner_kind = self.kind(receiver)
+                return QuerySetKind("") if isinstance(owner_kind, InstanceKind) else None
+            case ast.Name(id=name):
+                return self._name(name)
+        return None
+
+    def _name(self, name: str) -> Kind | None:
+        if name in self._busy:
+            return None
+        self._busy.add(name)
+        try:
+            if name in self._assigned or name in self._iterated:
+                kinds = {self.kind(value) for value in self._assigned.get(name, [])}
+                kinds |= {_element(self.kind(value)) for value in self._iterated.get(name, [])}
+                return kinds.pop() if len(kinds) == 1 else None
+            if self.fn is not None and name in self.module.assigns:
+                return self.ctx.module_scope(self.module).kind(self.module.assigns[name])
+            return None
+        finally:
+            self._busy.discard(name)
+
+    def _constructed(self, func: ast.expr) -> Kind | None:
+        qualname = self.module.qualify(func)
+        if qualname in catalog.SYNC_CLIENT_CLASSES or qualname in catalog.ASYNC_CLIENT_CLASSES:
+            return ClientKind(qualname)
+        if self.fn is None:
+            return None
+        factory = self.ctx.project.resolve_call(self.fn, ast.Call(func=func, args=[], keywords=[]))
+        if factory is not None and factory.node.returns is not None:
+            # A typed factory (``def get_client() -> OpenAI``) says what it hands back.
+            returned = factory.module.qualify(factory.node.returns)
+            if returned in catalog.SYNC_CLIENT_CLASSES or returned in catalog.ASYNC_CLIENT_CLASSES:
+                return ClientKind(returned)
+        return None
+
+    def _self_attribute(self, attr: str) -> Kind | None:
+        if self.fn is None or self.fn.cls is None:
+            return None
+        for stmt in ast.walk(self.fn.cls):
+            if (
+                isinstance(stmt, ast.Assign)
+                and len(stmt.targets) == 1
+                and isinstance(target := stmt.targets[0], ast.Attribute)
+                and isinstance(target.value, ast.Name)
+                and target.value.id == "self"
+                and target.attr == attr
+            ):
+                found = self.ctx.module_scope(self.module).kind(stmt.value)
+                if isinstance(found, ClientKind):
+                    return found
+        return None
+
+
+def _element(kind: Kind | None) -> Kind | None:
+    # Iterating a QuerySet gives its instances, with the same relations loaded.
+    return InstanceKind(kind.model, kind.related) if isinstance(kind, QuerySetKind) else None
+
+
+def _queryset_call(inner: QuerySetKind, method: str, call: ast.Call) -> Kind | None:
+    if method in {"select_related", "prefetch_related"}:
+        if not call.args:
+            return QuerySetKind(inner.model, None if method == "select_related" else inner.related)
+        names = {a.value.split("__")[0] for a in call.args if isinstance(a, ast.Constant) and isinstance(a.value, str)}
+        if len(names) < len(call.args):
+            return QuerySetKind(inner.model, None)  # a Prefetch object or a variable: assume it covers what is used
+        related = None if inner.related is None else inner.related | names
+        return QuerySetKind(inner.model, related)
+    if method in catalog.QUERYSET_CHAIN:
+        return QuerySetKind(inner.model, inner.related)
+    if method in catalog.QUERYSET_INSTANCE:
+        return InstanceKind(inner.model, inner.related)
+    return None
+
+
+def _model_relations(project: Project) -> dict[str, frozenset[str]]:
+    """Forward relations (ForeignKey, OneToOneField) of every model class the project defines, by qualified name."""
+    relations: dict[str, frozenset[str]] = {}
+    for module in project.modules:
+        for name, cls in module.classes.items():
+            bases = project.base_names(module, cls)
+            if not any(b == "django.db.models.Model" or b.endswith("models.Model") for b in bases):
+                continue
+            fields: set[str] = set()
+            for owner_module, owner in project.mro(module, cls):
+                for stmt in owner.body:
+                    target, value = _class_assignment(stmt)
+                    if target and isinstance(value, ast.Call):
+                        called = owner_module.qualify(value.func) or ""
+                        if called.endswith(RELATION_FIELDS):
+                            fields.add(target)
+            relations[f"{module.name}.{name}"] = frozenset(fields)
+    return relations
+
+
+def _class_assignment(stmt: ast.stmt) -> tuple[str | None, ast.expr | None]:
+    if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name):
+        return stmt.targets[0].id, stmt.value
+    if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name):
+        return stmt.target.id, stmt.value
+    return None, None

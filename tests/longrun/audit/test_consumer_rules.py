@@ -1,0 +1,89 @@
+"""The Channels rules (LR301-LR303), and the async rules inside consumers."""
+
+from __future__ import annotations
+
+from tests.longrun.audit.conftest import Audit, rules_of
+
+CONSUMER_HEAD = """
+import asyncio
+
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from openai import AsyncOpenAI
+
+from app.models import Book
+
+client = AsyncOpenAI(timeout=30)
+"""
+
+
+def test_a_token_loop_inside_receive_is_reported(audit: Audit):
+    findings = audit(CONSUMER_HEAD + """
+class Chat(AsyncJsonWebsocketConsumer):
+    async def receive_json(self, content, **kwargs):
+        stream = await client.chat.completions.create(model="m", messages=[], stream=True)
+        async for chunk in stream:
+            await self.send_json({"t": chunk.id})
+""")
+    assert rules_of(findings) == ["LR301"]
+    assert "create_task" in findings[0].message
+
+
+def test_a_generation_started_as_a_task_is_fine(audit: Audit):
+    assert audit(CONSUMER_HEAD + """
+class Chat(AsyncJsonWebsocketConsumer):
+    async def receive_json(self, content, **kwargs):
+        self.task = asyncio.create_task(self.generate())
+
+    async def generate(self):
+        stream = await client.chat.completions.create(model="m", messages=[], stream=True)
+        async for chunk in stream:
+            await self.send_json({"t": chunk.id})
+""") == []
+
+
+def test_sync_orm_inside_a_consumer_method_is_reported(audit: Audit):
+    findings = audit(CONSUMER_HEAD + """
+class Chat(AsyncJsonWebsocketConsumer):
+    async def connect(self):
+        self.book = Book.objects.get(pk=1)
+        await self.accept()
+""")
+    assert rules_of(findings) == ["LR104"]
+
+
+def test_a_websocket_route_without_an_origin_validator_is_reported(audit: Audit):
+    findings = audit(files={"app/asgi.py": """
+        from channels.routing import ProtocolTypeRouter, URLRouter
+        from django.core.asgi import get_asgi_application
+
+        application = ProtocolTypeRouter({"http": get_asgi_application(), "websocket": URLRouter([])})
+    """})
+    assert rules_of(findings) == ["LR302"]
+
+
+def test_a_consumer_imported_before_get_asgi_application_is_reported(audit: Audit):
+    findings = audit(files={"app/asgi.py": """
+        from django.core.asgi import get_asgi_application
+
+        from app.consumers import Chat
+
+        application = get_asgi_application()
+    """})
+    assert [(f.rule, f.line) for f in findings] == [("LR303", 3)]
+
+
+def test_an_asgi_module_in_the_documented_order_is_fine(audit: Audit):
+    assert audit(files={"app/asgi.py": """
+        from channels.auth import AuthMiddlewareStack
+        from channels.routing import ProtocolTypeRouter, URLRouter
+        from channels.security.websocket import OriginValidator
+        from django.core.asgi import get_asgi_application
+
+        django_app = get_asgi_application()
+
+        from app.routing import patterns
+
+        application = ProtocolTypeRouter(
+            {"http": django_app, "websocket": OriginValidator(AuthMiddlewareStack(URLRouter(patterns)), ["*"])}
+        )
+    """}) == []

@@ -1,0 +1,111 @@
+"""The request-path and client rules (LR201-LR205)."""
+
+from __future__ import annotations
+
+from tests.longrun.audit.conftest import Audit, rules_of
+
+
+def test_a_sync_view_waiting_on_a_sync_llm_client_is_reported(audit: Audit):
+    findings = audit("""
+        from openai import OpenAI
+
+        client = OpenAI(timeout=30)
+
+        def view(request):
+            return client.chat.completions.create(model="m", messages=[])
+    """)
+    assert rules_of(findings) == ["LR201"]
+    assert findings[0].severity == "warning"
+
+
+def test_a_sync_view_reaching_the_network_through_a_helper_is_reported_at_the_view(audit: Audit):
+    findings = audit(files={
+        "app/weather.py": "import requests\n\ndef today():\n    return requests.get('https://w.invalid', timeout=5)\n",
+        "app/views.py": "from app.weather import today\n\ndef view(request):\n    return today()\n",
+    })
+    assert [(f.rule, f.path, f.line) for f in findings] == [("LR201", "app/views.py", 4)]
+
+
+def test_a_sync_function_that_is_not_a_view_may_call_the_network(audit: Audit):
+    assert audit("import requests\n\ndef job():\n    return requests.get('https://x.invalid', timeout=5)\n") == []
+
+
+def test_a_sync_generator_handed_to_streaming_http_response_is_reported(audit: Audit):
+    findings = audit("""
+        from django.http import StreamingHttpResponse
+
+        def rows():
+            yield "a"
+
+        def view(request):
+            return StreamingHttpResponse(rows())
+    """)
+    assert [(f.rule, f.line) for f in findings] == [("LR202", 7)]
+
+
+def test_an_async_generator_handed_to_streaming_http_response_is_fine(audit: Audit):
+    assert audit("""
+        from django.http import StreamingHttpResponse
+
+        async def rows():
+            yield "a"
+
+        async def view(request):
+            return StreamingHttpResponse(rows())
+    """) == []
+
+
+def test_a_client_built_inside_a_view_is_reported(audit: Audit):
+    findings = audit("""
+        import httpx
+
+        async def view(request):
+            async with httpx.AsyncClient(timeout=5) as client:
+                return await client.get("https://x.invalid")
+    """)
+    assert rules_of(findings) == ["LR203"]
+
+
+def test_a_view_calling_a_factory_that_builds_a_client_each_time_is_reported(audit: Audit):
+    findings = audit("""
+        from openai import AsyncOpenAI
+
+        def make_client():
+            return AsyncOpenAI(timeout=30)
+
+        async def view(request):
+            return await make_client().models.list()
+    """)
+    assert [(f.rule, f.line) for f in findings] == [("LR203", 7)]
+
+
+def test_a_cached_factory_is_fine(audit: Audit):
+    assert audit("""
+        import functools
+        from openai import AsyncOpenAI
+
+        @functools.cache
+        def client():
+            return AsyncOpenAI(timeout=30)
+
+        async def view(request):
+            return await client().models.list()
+    """) == []
+
+
+def test_requests_without_a_timeout_is_reported_anywhere(audit: Audit):
+    findings = audit("import requests\n\ndef job():\n    return requests.post('https://x.invalid', json={})\n")
+    assert rules_of(findings) == ["LR204"]
+
+
+def test_urlopen_with_a_positional_timeout_is_fine(audit: Audit):
+    assert audit("from urllib.request import urlopen\n\ndef job():\n    return urlopen('https://x.invalid', None, 5)\n") == []
+
+
+def test_an_explicit_timeout_none_is_reported(audit: Audit):
+    assert rules_of(audit("import httpx\n\nclient = httpx.Client(timeout=None)\n")) == ["LR204"]
+
+
+def test_an_llm_client_without_a_timeout_is_an_info(audit: Audit):
+    findings = audit("from openai import AsyncOpenAI\n\nclient = AsyncOpenAI()\n")
+    assert [(f.rule, f.severity) for f in findings] == [("LR205", "info")]
