@@ -70,6 +70,7 @@ class Hit:
     rule: Rule
     line: int
     what: str
+    node: ast.AST
 
 
 def short(node: ast.AST, limit: int = 60) -> str:
@@ -94,9 +95,9 @@ def blocking_hits(ctx: Context, fn: Function) -> list[Hit]:
             if hit is not None:
                 hits.append(hit)
         elif isinstance(node, ast.For) and isinstance(scope.kind(node.iter), QuerySetKind):
-            hits.append(Hit(SYNC_ITERATION, node.lineno, f"for ... in {short(node.iter)}"))
+            hits.append(Hit(SYNC_ITERATION, node.lineno, f"for ... in {short(node.iter)}", node))
         elif isinstance(node, ast.comprehension) and not node.is_async and isinstance(scope.kind(node.iter), QuerySetKind):
-            hits.append(Hit(SYNC_ITERATION, node.iter.lineno, f"a comprehension over {short(node.iter)}"))
+            hits.append(Hit(SYNC_ITERATION, node.iter.lineno, f"a comprehension over {short(node.iter)}", node))
     return hits
 
 
@@ -104,28 +105,28 @@ def _call_hit(scope: Scope, call: ast.Call) -> Hit | None:
     qualname = scope.module.qualify(call.func)
     line = call.lineno
     if qualname == "time.sleep":
-        return Hit(SLEEP, line, "time.sleep()")
+        return Hit(SLEEP, line, "time.sleep()", call)
     if qualname in catalog.BLOCKING_NETWORK_FUNCS:
-        return Hit(BLOCKING_NETWORK, line, f"{qualname}()")
+        return Hit(BLOCKING_NETWORK, line, f"{qualname}()", call)
     if qualname == catalog.ASYNC_TO_SYNC:
-        return Hit(ASYNC_TO_SYNC, line, short(call))
+        return Hit(ASYNC_TO_SYNC, line, short(call), call)
     if qualname in {"open", "io.open"}:
-        return Hit(FILE_IO, line, short(call))
+        return Hit(FILE_IO, line, short(call), call)
     if qualname in catalog.EVALUATING_BUILTINS and call.args and isinstance(scope.kind(call.args[0]), QuerySetKind):
-        return Hit(SYNC_ITERATION, line, short(call))
+        return Hit(SYNC_ITERATION, line, short(call), call)
     if not isinstance(call.func, ast.Attribute):
         return None
     method = call.func.attr
     receiver = scope.kind(call.func.value)
     if isinstance(receiver, QuerySetKind) and method in catalog.QUERYSET_SQL:
-        return Hit(SYNC_ORM, line, short(call))
+        return Hit(SYNC_ORM, line, short(call), call)
     if isinstance(receiver, InstanceKind) and method in catalog.INSTANCE_SQL:
-        return Hit(SYNC_ORM, line, short(call))
+        return Hit(SYNC_ORM, line, short(call), call)
     if method in catalog.FILE_METHODS:
-        return Hit(FILE_IO, line, short(call))
+        return Hit(FILE_IO, line, short(call), call)
     root = scope.kind(root_of(call.func))
     if isinstance(root, ClientKind) and root.is_sync and method in catalog.CLIENT_NETWORK_METHODS:
-        return Hit(BLOCKING_NETWORK, line, f"{short(call.func)}() on a sync {root.cls} client")
+        return Hit(BLOCKING_NETWORK, line, f"{short(call.func)}() on a sync {root.cls} client", call)
     return None
 
 

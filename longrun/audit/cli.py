@@ -44,7 +44,12 @@ def run(paths: Sequence[str], *, output_format: str, select: str | None, fix: bo
     findings: list[Finding] = []
     for root in roots:
         if fix:
-            raise UsageError("--fix is not available in this version yet.")
+            from longrun.audit.fix import fix_tree  # libcst is needed for --fix only
+
+            diff = fix_tree(root, chosen)
+            # JSON output must stay one parseable document, so the diff is printed with the text report only.
+            if diff and output_format == "text":
+                out.write(diff + "\n")
         findings += audit_path(root, chosen)
     out.write(reporters.as_json(findings) if output_format == "json" else reporters.text(findings))
     return reporters.exit_status(findings)
