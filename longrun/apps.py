@@ -11,3 +11,8 @@ class LongrunConfig(AppConfig):
         from longrun.checks import check_async_settings
 
         checks.register(check_async_settings, "async")
+
+        # LONGRUN_DETECT_BLOCKING on: blocking calls on the event loop fail from start-up (docs/detector.md).
+        from longrun.detector.django import activate_from_settings
+
+        activate_from_settings()

@@ -1,0 +1,151 @@
+"""The pytest plugin: fail a test that makes a blocking call on its event loop, with the line that did.
+
+Per test, request the ``no_blocking`` fixture. For every test, pass ``--longrun-detect-blocking`` or set the
+ini option ``longrun_detect_blocking = true``; ``@pytest.mark.allow_blocking`` then exempts a test. Only code
+running on a thread whose event loop is running is checked (async tests and fixtures, and whatever a sync
+test runs through ``async_to_sync`` or ``asyncio.run``), so sync tests cost nothing but the patching.
+
+A blocking call raises ``BlockingCallError`` where it happens. Code under test that catches it (``except
+Exception`` in a view, say) would hide it, so each phase (setup, call, teardown) also fails when the detector
+recorded a report during it.
+"""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Generator
+
+import pytest
+
+from longrun.detector.blocking import BlockingCallError, BlockingDetector, active_detector
+
+FLAG = "--longrun-detect-blocking"
+INI = "longrun_detect_blocking"
+FIXTURE = "no_blocking"
+MARK = "allow_blocking"
+
+# Per test: the detector checking it, whether this plugin activated it (and so deactivates it), and how many
+# reports it held when the current phase began.
+_DETECTOR = pytest.StashKey[BlockingDetector]()
+_OWNED = pytest.StashKey[bool]()
+_SEEN = pytest.StashKey[int]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """Called by pytest at start-up: the flag and the ini option."""
+    group = parser.getgroup("longrun", "longrun blocking detector")
+    group.addoption(
+        FLAG,
+        action="store_true",
+        default=False,
+        help="Fail every test that makes a blocking call on a running event loop (longrun.detector).",
+    )
+    parser.addini(INI, type="bool", default=False, help=f"Same as {FLAG}, on for every run.")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Called by pytest at start-up: registers the marker, so --strict-markers accepts it."""
+    config.addinivalue_line("markers", f"{MARK}: the blocking detector of longrun does not check this test.")
+
+
+def _wanted(item: pytest.Item) -> bool:
+    """Called before a test's setup: whether the detector checks this test."""
+    if item.get_closest_marker(MARK) is not None:
+        return False
+    if FIXTURE in getattr(item, "fixturenames", ()):
+        return True
+    return bool(item.config.getoption(FLAG.lstrip("-").replace("-", "_")) or item.config.getini(INI))
+
+
+def _begin_phase(item: pytest.Item) -> BlockingDetector | None:
+    """Called before each phase of a checked test; activates the detector before setup."""
+    detector = item.stash.get(_DETECTOR, None)
+    if detector is None:
+        if not _wanted(item):
+            return None
+        # A detector switched on elsewhere (LONGRUN_DETECT_BLOCKING in the settings) is reused as it is:
+        # blockbuster patches process-wide, so two at once would patch the patches.
+        existing = active_detector()
+        detector = existing if existing is not None else BlockingDetector()
+        detector.activate()
+        item.stash[_DETECTOR] = detector
+        item.stash[_OWNED] = existing is None
+    item.stash[_SEEN] = len(detector.reports)
+    return detector
+
+
+def _end_phase(item: pytest.Item, detector: BlockingDetector, raised: BaseException | None) -> None:
+    """Called after each phase of a checked test: fails it on a blocking call the code under test swallowed."""
+    __tracebackhide__ = True
+    new = detector.reports[item.stash[_SEEN] :]
+    if not new:
+        return
+    # The exception raised in place of the blocking call can strand what the library was opening (a socket that
+    # socket.create_connection only closes on OSError). Collect it now, so its ResourceWarning fails this test
+    # rather than whichever test the garbage collector happens to run in.
+    gc.collect()
+    if isinstance(raised, BlockingCallError):
+        return
+    error = BlockingCallError(new[0])
+    error.args = (
+        f"{new[0].summary()}\n(The BlockingCallError raised there was caught by the code under test; "
+        f"{len(new)} blocking call(s) in this phase, the first shown. Full stacks are in the "
+        "longrun.detector log records.)",
+    )
+    raise error from raised
+
+
+def _finish(item: pytest.Item) -> None:
+    """Called after teardown: deactivates the detector this plugin activated."""
+    detector = item.stash.get(_DETECTOR, None)
+    if detector is not None and item.stash[_OWNED]:
+        detector.deactivate()
+
+
+def _phase(item: pytest.Item) -> Generator[None, object, object]:
+    """The body of the three phase wrappers below."""
+    __tracebackhide__ = True
+    detector = _begin_phase(item)
+    if detector is None:
+        return (yield)
+    try:
+        result = yield
+    except BaseException as exc:
+        _end_phase(item, detector, exc)
+        raise
+    _end_phase(item, detector, None)
+    return result
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Generator[None, object, object]:
+    """Called by pytest around a test's setup: the detector is on from the first fixture."""
+    __tracebackhide__ = True
+    return (yield from _phase(item))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
+    """Called by pytest around the test itself."""
+    __tracebackhide__ = True
+    return (yield from _phase(item))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Generator[None, object, object]:
+    """Called by pytest around a test's teardown: the detector stays on until the last fixture is done."""
+    __tracebackhide__ = True
+    try:
+        return (yield from _phase(item))
+    finally:
+        _finish(item)
+
+
+@pytest.fixture
+def no_blocking(request: pytest.FixtureRequest) -> BlockingDetector:
+    """Requested by a test to have the detector check it; gives the active detector (for ``.reports``)."""
+    node: pytest.Item = request.node
+    detector = node.stash.get(_DETECTOR, None)
+    if detector is None:  # under @pytest.mark.allow_blocking, which wins
+        pytest.fail(f"{FIXTURE} and @pytest.mark.{MARK} contradict each other: keep one.")
+    return detector
