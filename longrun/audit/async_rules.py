@@ -102,13 +102,14 @@ def blocking_hits(ctx: Context, fn: Function) -> list[Hit]:
 
 
 def _call_hit(scope: Scope, call: ast.Call) -> Hit | None:
-    qualname = scope.module.qualify(call.func)
+    qualname = scope.qualify(call.func)
     line = call.lineno
     if qualname == "time.sleep":
         return Hit(SLEEP, line, "time.sleep()", call)
     if qualname in catalog.BLOCKING_NETWORK_FUNCS:
         return Hit(BLOCKING_NETWORK, line, f"{qualname}()", call)
-    if qualname == catalog.ASYNC_TO_SYNC:
+    if isinstance(call.func, ast.Call) and scope.qualify(call.func.func) == catalog.ASYNC_TO_SYNC:
+        # Only calling the wrapper fails on the loop's thread; building it (to hand to sync code) is fine.
         return Hit(ASYNC_TO_SYNC, line, short(call), call)
     if qualname in {"open", "io.open"}:
         return Hit(FILE_IO, line, short(call), call)
@@ -205,6 +206,8 @@ def _request_user(fn: Function) -> Iterator[Finding]:
         if not (isinstance(node, ast.Attribute) and node.attr == "user" and isinstance(node.ctx, ast.Load)):
             continue
         owner = node.value
+        if not fn.module.uses_django:
+            return
         if (isinstance(owner, ast.Name) and owner.id == "request") or (
             isinstance(owner, ast.Attribute) and owner.attr == "request"
             and isinstance(owner.value, ast.Name) and owner.value.id == "self"

@@ -79,8 +79,12 @@ class Scope:
         self._assigned: dict[str, list[ast.expr]] = {}
         self._iterated: dict[str, list[ast.expr]] = {}
         self._busy: set[str] = set()
+        self.local_names: set[str] = set()
         if fn is not None:
             self._read_assignments(fn)
+            params = fn.node.args
+            self.local_names = {a.arg for a in [*params.posonlyargs, *params.args, *params.kwonlyargs]}
+            self.local_names |= set(self._assigned) | set(self._iterated)
 
     def _read_assignments(self, fn: Function) -> None:
         for node in own_nodes(fn.node):
@@ -103,6 +107,15 @@ class Scope:
             # A parameter can hold anything: a local assignment alone does not tell its kind.
             if arg.arg in self._assigned:
                 self._assigned[arg.arg].append(ast.Name(id="<parameter>"))
+
+    def qualify(self, expr: ast.expr) -> str | None:
+        """Like ``Module.qualify``, but a local variable (``requests = {}``) hides the import of the same name."""
+        root = expr
+        while isinstance(root, ast.Attribute):
+            root = root.value
+        if isinstance(root, ast.Name) and root.id in self.local_names:
+            return None
+        return self.module.qualify(expr)
 
     def value_of(self, expr: ast.expr) -> ast.expr:
         """The expression a local name was assigned from, when it was assigned exactly once; else the expression."""
@@ -152,7 +165,7 @@ class Scope:
             self._busy.discard(name)
 
     def _constructed(self, func: ast.expr) -> Kind | None:
-        qualname = self.module.qualify(func)
+        qualname = self.qualify(func)
         if qualname in catalog.SYNC_CLIENT_CLASSES or qualname in catalog.ASYNC_CLIENT_CLASSES:
             return ClientKind(qualname)
         if self.fn is None:

@@ -74,7 +74,7 @@ def _sync_view_network(ctx: Context, fn: Function) -> Iterator[Finding]:
 
 def _client_per_request(ctx: Context, fn: Function) -> Iterator[Finding]:
     for node in own_nodes(fn.node):
-        if isinstance(node, ast.Call) and fn.module.qualify(node.func) in catalog.POOLED_CLIENT_CLASSES:
+        if isinstance(node, ast.Call) and ctx.scope(fn).qualify(node.func) in catalog.POOLED_CLIENT_CLASSES:
             yield finding(CLIENT_PER_REQUEST, fn.module.rel, node.lineno, f"`{short(node.func)}(...)` is built on every "
                           f"call of `{fn.name}`: build it once per process and reuse it.")
         elif isinstance(node, ast.Call) and (helper := followable(ctx, fn, node)) is not None:
@@ -130,7 +130,7 @@ def _module_level(module: Module) -> Iterator[ast.AST]:
 
 
 def _streams(ctx: Context, scope: Scope, call: ast.Call) -> Iterator[Finding]:
-    if scope.module.qualify(call.func) not in catalog.STREAMING_RESPONSE:
+    if scope.qualify(call.func) not in catalog.STREAMING_RESPONSE:
         return
     content = call.args[0] if call.args else next((k.value for k in call.keywords if k.arg == "streaming_content"), None)
     if content is None:
@@ -151,7 +151,7 @@ def _streams(ctx: Context, scope: Scope, call: ast.Call) -> Iterator[Finding]:
 
 
 def _timeouts(scope: Scope, call: ast.Call) -> Iterator[Finding]:
-    qualname = scope.module.qualify(call.func) or ""
+    qualname = scope.qualify(call.func) or ""
     keywords = {k.arg: k.value for k in call.keywords if k.arg}
     explicit_none = isinstance(keywords.get("timeout"), ast.Constant) and keywords["timeout"].value is None  # type: ignore[attr-defined]
     if qualname in catalog.POOLED_CLIENT_CLASSES or qualname in catalog.BLOCKING_NETWORK_FUNCS:

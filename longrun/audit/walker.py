@@ -19,6 +19,8 @@ SKIP_DIRS = frozenset(
         "__pycache__", "node_modules", "site-packages", "migrations", "venv", "env", "build", "dist", "staticfiles",
     }
 )
+# Top-level packages whose import marks a module as part of a Django project (views, consumers, middleware).
+DJANGO_ROOTS = frozenset({"django", "rest_framework", "channels", "ninja", "adrf"})
 NOQA = re.compile(r"#\s*noqa:\s*(?P<codes>[A-Z0-9, ]+)", re.IGNORECASE)
 
 
@@ -48,6 +50,11 @@ class Module:
             base = self.qualify(expr.value)
             return f"{base}.{expr.attr}" if base else None
         return None
+
+    @property
+    def uses_django(self) -> bool:
+        """True when the module imports Django (or a framework on it): only then is ``def f(request)`` a view."""
+        return any(name.split(".")[0] in DJANGO_ROOTS for name in self.imports.values())
 
     def suppressed(self, line: int, rule_id: str) -> bool:
         """Called before reporting: a ``# noqa: LR101`` comment on the line silences that rule there."""
@@ -81,9 +88,9 @@ class Function:
         return names[1:] if self.cls is not None and names and names[0] in {"self", "cls"} else names
 
     def takes_request(self) -> bool:
-        """True for what looks like a view: the first parameter is ``request``."""
+        """True for what looks like a view: the first parameter is ``request``, in a module that imports Django."""
         params = self.params()
-        return bool(params) and params[0] == "request"
+        return bool(params) and params[0] == "request" and self.module.uses_django
 
 
 @dataclass(eq=False)

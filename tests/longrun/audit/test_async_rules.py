@@ -204,7 +204,8 @@ def test_a_thread_unsafe_function_that_closes_its_connection_is_fine(audit: Audi
 
 
 def test_request_user_in_an_async_view_is_reported(audit: Audit):
-    findings = audit("async def view(request):\n    return request.user.pk\n")
+    findings = audit("from django.http import JsonResponse\n\nasync def view(request):\n"
+                     "    return JsonResponse({'pk': request.user.pk})\n")
     assert rules_of(findings) == ["LR108"]
     assert "auser" in findings[0].message
 
@@ -332,4 +333,24 @@ def test_the_audit_follows_only_one_level_down(audit: Audit):
 
         async def view(request):
             outer()
+    """) == []
+
+
+def test_building_an_async_to_sync_wrapper_without_calling_it_is_fine(audit: Audit):
+    assert audit("""
+        from asgiref.sync import async_to_sync
+
+        class Consumer:
+            async def __call__(self, send):
+                self.base_send = async_to_sync(send)
+    """) == []
+
+
+def test_a_local_variable_named_like_a_module_hides_it(audit: Audit):
+    assert audit("""
+        import requests
+
+        async def view(request, key):
+            requests = {"a": 1}
+            return requests.get(key)
     """) == []

@@ -90,7 +90,7 @@ def test_the_in_memory_layer_with_debug_from_the_environment_is_left_alone(audit
 
 def test_atomic_requests_with_an_async_view_is_reported(audit: Audit):
     findings = audit(
-        "async def view(request):\n    return None\n",
+        "from django.http import HttpResponse\n\nasync def view(request):\n    return HttpResponse()\n",
         files=settings_tree('DATABASES = {"default": {"ATOMIC_REQUESTS": True}}\n'),
     )
     assert [(f.rule, f.severity) for f in findings] == [("LR405", "error")]
@@ -98,7 +98,7 @@ def test_atomic_requests_with_an_async_view_is_reported(audit: Audit):
 
 def test_atomic_requests_with_only_sync_views_is_fine(audit: Audit):
     assert audit(
-        "def view(request):\n    return None\n",
+        "from django.http import HttpResponse\n\ndef view(request):\n    return HttpResponse()\n",
         files=settings_tree('DATABASES = {"default": {"ATOMIC_REQUESTS": True}}\n'),
     ) == []
 

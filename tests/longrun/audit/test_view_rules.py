@@ -7,6 +7,7 @@ from tests.longrun.audit.conftest import Audit, rules_of
 
 def test_a_sync_view_waiting_on_a_sync_llm_client_is_reported(audit: Audit):
     findings = audit("""
+        from django.http import JsonResponse
         from openai import OpenAI
 
         client = OpenAI(timeout=30)
@@ -21,9 +22,10 @@ def test_a_sync_view_waiting_on_a_sync_llm_client_is_reported(audit: Audit):
 def test_a_sync_view_reaching_the_network_through_a_helper_is_reported_at_the_view(audit: Audit):
     findings = audit(files={
         "app/weather.py": "import requests\n\ndef today():\n    return requests.get('https://w.invalid', timeout=5)\n",
-        "app/views.py": "from app.weather import today\n\ndef view(request):\n    return today()\n",
+        "app/views.py": "from django.http import JsonResponse\nfrom app.weather import today\n\n"
+                        "def view(request):\n    return JsonResponse(today())\n",
     })
-    assert [(f.rule, f.path, f.line) for f in findings] == [("LR201", "app/views.py", 4)]
+    assert [(f.rule, f.path, f.line) for f in findings] == [("LR201", "app/views.py", 5)]
 
 
 def test_a_sync_function_that_is_not_a_view_may_call_the_network(audit: Audit):
@@ -58,6 +60,7 @@ def test_an_async_generator_handed_to_streaming_http_response_is_fine(audit: Aud
 def test_a_client_built_inside_a_view_is_reported(audit: Audit):
     findings = audit("""
         import httpx
+        from django.http import JsonResponse
 
         async def view(request):
             async with httpx.AsyncClient(timeout=5) as client:
@@ -68,15 +71,16 @@ def test_a_client_built_inside_a_view_is_reported(audit: Audit):
 
 def test_a_view_calling_a_factory_that_builds_a_client_each_time_is_reported(audit: Audit):
     findings = audit("""
+        from django.http import JsonResponse
         from openai import AsyncOpenAI
 
         def make_client():
             return AsyncOpenAI(timeout=30)
 
         async def view(request):
-            return await make_client().models.list()
+            return JsonResponse(await make_client().models.list())
     """)
-    assert [(f.rule, f.line) for f in findings] == [("LR203", 7)]
+    assert [(f.rule, f.line) for f in findings] == [("LR203", 8)]
 
 
 def test_a_cached_factory_is_fine(audit: Audit):
@@ -109,3 +113,13 @@ def test_an_explicit_timeout_none_is_reported(audit: Audit):
 def test_an_llm_client_without_a_timeout_is_an_info(audit: Audit):
     findings = audit("from openai import AsyncOpenAI\n\nclient = AsyncOpenAI()\n")
     assert [(f.rule, f.severity) for f in findings] == [("LR205", "info")]
+
+
+def test_a_function_taking_request_outside_a_django_module_is_not_a_view(audit: Audit):
+    assert audit(files={"app/hooks.py": """
+        import httpx
+
+        def sign(request: httpx.Request):
+            with httpx.Client(timeout=5) as client:
+                return client.get("https://keys.invalid")
+    """}) == []
