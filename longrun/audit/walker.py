@@ -6,6 +6,7 @@ Nothing here imports the audited project; everything is read with ``ast``.
 from __future__ import annotations
 
 import ast
+import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -260,13 +261,15 @@ def python_files(root: Path) -> Iterator[Path]:
     if root.is_file():
         yield root
         return
-    for path in sorted(root.rglob("*.py")):
-        rel_parts = path.relative_to(root).parts[:-1]
-        if any(part in SKIP_DIRS or part.startswith(".") for part in rel_parts):
-            continue
-        if (path.parent / "pyvenv.cfg").exists():
-            continue
-        yield path
+    for folder, dirs, files in os.walk(root):
+        # Pruned in place, so os.walk never descends into them.
+        dirs[:] = sorted(
+            d for d in dirs
+            if d not in SKIP_DIRS and not d.startswith(".") and not (Path(folder) / d / "pyvenv.cfg").exists()
+        )
+        for name in sorted(files):
+            if name.endswith(".py"):
+                yield Path(folder) / name
 
 
 def load_project(root: Path) -> Project:

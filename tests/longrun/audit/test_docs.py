@@ -1,0 +1,15 @@
+"""docs/audit.md documents every rule with the severity the code gives it."""
+
+from __future__ import annotations
+
+import re
+
+from longrun.audit import engine  # noqa: F401 (importing the engine registers every rule)
+from longrun.audit.model import RULES
+
+from tests.longrun.audit.conftest import REPO
+
+
+def test_the_rule_table_lists_every_rule_with_its_severity():
+    rows = re.findall(r"^\| (LR\d{3}) \| (\w+) \|", (REPO / "docs" / "audit.md").read_text(), re.MULTILINE)
+    assert dict(rows) == {rule.id: str(rule.severity) for rule in RULES.values()}
