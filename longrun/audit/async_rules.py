@@ -208,7 +208,8 @@ def _request_user(fn: Function) -> Iterator[Finding]:
         owner = node.value
         if not fn.module.uses_django:
             return
-        if (isinstance(owner, ast.Name) and owner.id == "request") or (
+        # The function's own request (a parameter), not a closure's or a test double's.
+        if (isinstance(owner, ast.Name) and owner.id == "request" and "request" in fn.params()) or (
             isinstance(owner, ast.Attribute) and owner.attr == "request"
             and isinstance(owner.value, ast.Name) and owner.value.id == "self"
         ):

@@ -7,10 +7,11 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 
+from longrun.audit import catalog
 from longrun.audit.async_rules import short
-from longrun.audit.infer import Context
+from longrun.audit.infer import ClientKind, Context, QuerySetKind, Scope
 from longrun.audit.model import Finding, Severity, finding, rule
-from longrun.audit.walker import FuncNode, Function, Module, own_nodes
+from longrun.audit.walker import FuncNode, Function, Module, own_nodes, root_of
 
 LONG_RECEIVE = rule(
     "LR301", Severity.WARNING, "Long work (a token stream, an LLM call) inside a consumer's receive",
@@ -28,9 +29,9 @@ EARLY_IMPORT = rule(
     "(otherwise AppRegistryNotReady at start-up).",
 )
 
-RECEIVE_METHODS = frozenset({"receive", "receive_json", "websocket_receive", "handle"})
+# AsyncHttpConsumer.handle is left out: streaming a response from it is the intended pattern.
+RECEIVE_METHODS = frozenset({"receive", "receive_json", "websocket_receive"})
 SEND_METHODS = frozenset({"send", "send_json", "send_body", "group_send", "base_send"})
-LLM_CALL_PARTS = frozenset({"completions", "messages", "responses"})
 EARLY_MODULE_WORDS = ("consumers", "routing", "models", "views", "urls")
 
 
@@ -44,23 +45,41 @@ def check(ctx: Context) -> Iterator[Finding]:
         yield from _early_imports(ctx, module)
 
 
-def _long_work(node: FuncNode) -> tuple[int, str] | None:
-    """The first long-running thing in a body: a loop that sends as it goes, or an awaited LLM call."""
-    for child in own_nodes(node):
-        if isinstance(child, ast.For | ast.AsyncFor) and any(
-            isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr in SEND_METHODS
-            for stmt in child.body for n in ast.walk(stmt)
+def _is_llm_call(scope: Scope, call: ast.Call) -> bool:
+    """A call to an LLM SDK: on a known OpenAI/Anthropic client, or any ``....chat.completions.create(...)``."""
+    if not isinstance(call.func, ast.Attribute) or call.func.attr not in {"create", "stream", "parse"}:
+        return False
+    root = scope.kind(root_of(call.func))
+    if isinstance(root, ClientKind) and root.cls in catalog.LLM_CLIENT_CLASSES:
+        return True
+    return ".chat.completions." in f".{short(call.func, 500)}."
+
+
+def _sends(body: list[ast.stmt]) -> bool:
+    return any(
+        isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr in SEND_METHODS
+        for stmt in body for n in ast.walk(stmt)
+    )
+
+
+def _long_work(ctx: Context, fn: Function) -> tuple[int, str] | None:
+    """The first long-running thing in a body: a stream relayed as it comes (async for, or for over an LLM call),
+    or an LLM call. A plain loop over a list or a QuerySet that sends a few messages is not long work."""
+    scope = ctx.scope(fn)
+    for child in own_nodes(fn.node):
+        if isinstance(child, ast.AsyncFor) and _sends(child.body) and not isinstance(scope.kind(child.iter), QuerySetKind):
+            return child.lineno, f"a loop over `{short(child.iter)}` that sends as it goes"
+        if isinstance(child, ast.For) and _sends(child.body) and any(
+            isinstance(n, ast.Call) and _is_llm_call(scope, n) for n in ast.walk(scope.value_of(child.iter))
         ):
             return child.lineno, f"a loop over `{short(child.iter)}` that sends as it goes"
-        if isinstance(child, ast.Call) and isinstance(child.func, ast.Attribute):
-            chain = short(child.func, 200).split(".")
-            if child.func.attr in {"create", "stream"} and LLM_CALL_PARTS & set(chain):
-                return child.lineno, f"an LLM call `{short(child.func)}()`"
+        if isinstance(child, ast.Call) and _is_llm_call(scope, child):
+            return child.lineno, f"an LLM call `{short(child.func)}()`"
     return None
 
 
 def _long_receive(ctx: Context, fn: Function) -> Iterator[Finding]:
-    found = _long_work(fn.node)
+    found = _long_work(ctx, fn)
     if found is not None:
         line, what = found
         yield finding(LONG_RECEIVE, fn.module.rel, line, f"{what} inside `{fn.name}` holds back every later message "
@@ -74,7 +93,7 @@ def _long_receive(ctx: Context, fn: Function) -> Iterator[Finding]:
         helper = ctx.project.resolve_call(fn, call)
         if helper is None or helper.cls is None:
             continue
-        inner = _long_work(helper.node)
+        inner = _long_work(ctx, helper)
         if inner is not None:
             yield finding(LONG_RECEIVE, fn.module.rel, call.lineno, f"`{fn.name}` waits for `{short(call.func)}()`, "
                           f"which runs {inner[1]} ({helper.module.rel}:{inner[0]}): every later message on this socket "

@@ -129,7 +129,8 @@ class Scope:
             case ast.Await(value=ast.Call(func=ast.Attribute(value=receiver, attr=method))):
                 inner = self.kind(receiver)
                 if isinstance(inner, QuerySetKind) and method in catalog.ASYNC_INSTANCE:
-                    return InstanceKind(inner.model, inner.related)
+                    # A created instance holds the related objects it was given: nothing of it is lazy.
+                    return InstanceKind(inner.model, None if method == "acreate" else inner.related)
                 return None
             case ast.Call(func=ast.Attribute(value=receiver, attr=method) as func):
                 inner = self.kind(receiver)
@@ -213,7 +214,7 @@ def _queryset_call(inner: QuerySetKind, method: str, call: ast.Call) -> Kind | N
     if method in catalog.QUERYSET_CHAIN:
         return QuerySetKind(inner.model, inner.related)
     if method in catalog.QUERYSET_INSTANCE:
-        return InstanceKind(inner.model, inner.related)
+        return InstanceKind(inner.model, None if method == "create" else inner.related)
     return None
 
 

@@ -60,16 +60,20 @@ def check(ctx: Context) -> Iterator[Finding]:
 def _sync_view_network(ctx: Context, fn: Function) -> Iterator[Finding]:
     for hit in blocking_hits(ctx, fn):
         if hit.rule is BLOCKING_NETWORK:
-            yield finding(SYNC_VIEW_NETWORK, fn.module.rel, hit.line, f"{hit.what} in sync view `{fn.name}` holds a "
-                          "worker for the whole call: make the view async and await an async client.")
+            yield finding(SYNC_VIEW_NETWORK, fn.module.rel, hit.line, f"{hit.what} in {_what(fn)} `{fn.name}` holds "
+                          "a worker for the whole call: make it async and await an async client.")
     for call, helper, hit in helper_hits(ctx, fn, (BLOCKING_NETWORK,)):
         if helper.takes_request():
             continue  # reported in the helper itself
         yield finding(
             SYNC_VIEW_NETWORK, fn.module.rel, call.lineno,
-            f"`{short(call.func)}()` in sync view `{fn.name}` runs {hit.what} ({helper.module.rel}:{hit.line}), "
-            f"holding a worker for the whole call: make the view async and await an async twin of `{helper.name}`.",
+            f"`{short(call.func)}()` in {_what(fn)} `{fn.name}` runs {hit.what} ({helper.module.rel}:{hit.line}), "
+            f"holding a worker for the whole call: make it async and await an async twin of `{helper.name}`.",
         )
+
+
+def _what(fn: Function) -> str:
+    return "sync middleware" if fn.node.name.startswith("process_") or fn.node.name == "__call__" else "sync view"
 
 
 def _client_per_request(ctx: Context, fn: Function) -> Iterator[Finding]:
@@ -152,6 +156,8 @@ def _streams(ctx: Context, scope: Scope, call: ast.Call) -> Iterator[Finding]:
 
 def _timeouts(scope: Scope, call: ast.Call) -> Iterator[Finding]:
     qualname = scope.qualify(call.func) or ""
+    if any(k.arg is None for k in call.keywords):
+        return  # `**options` may well carry the timeout
     keywords = {k.arg: k.value for k in call.keywords if k.arg}
     explicit_none = isinstance(keywords.get("timeout"), ast.Constant) and keywords["timeout"].value is None  # type: ignore[attr-defined]
     if qualname in catalog.POOLED_CLIENT_CLASSES or qualname in catalog.BLOCKING_NETWORK_FUNCS:

@@ -354,3 +354,25 @@ def test_a_local_variable_named_like_a_module_hides_it(audit: Audit):
             requests = {"a": 1}
             return requests.get(key)
     """) == []
+
+
+def test_request_user_of_a_closure_is_not_the_functions_own_request(audit: Audit):
+    assert audit("""
+        from django.http import HttpRequest
+
+        def build(request: HttpRequest):
+            async def auser():
+                return request.user
+            request.auser = auser
+    """) == []
+
+
+def test_a_relation_of_a_freshly_created_instance_is_not_lazy(audit: Audit):
+    assert audit("""
+        from app.models import Author, Book
+
+        async def view(request):
+            author = await Author.objects.aget(pk=1)
+            book = await Book.objects.acreate(title="x", author=author)
+            return book.author.name
+    """) == []

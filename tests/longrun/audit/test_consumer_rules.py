@@ -87,3 +87,46 @@ def test_an_asgi_module_in_the_documented_order_is_fine(audit: Audit):
             {"http": django_app, "websocket": OriginValidator(AuthMiddlewareStack(URLRouter(patterns)), ["*"])}
         )
     """}) == []
+
+
+def test_a_loop_sending_a_few_stored_messages_from_receive_is_not_long_work(audit: Audit):
+    findings = audit(CONSUMER_HEAD + """
+class Chat(AsyncJsonWebsocketConsumer):
+    async def receive_json(self, content, **kwargs):
+        for line in content["lines"]:
+            await self.send_json({"echo": line})
+        async for book in Book.objects.filter(title=content["title"]):
+            await self.send_json({"title": book.title})
+        self.room.messages.create(text="x")
+""")
+    assert "LR301" not in rules_of(findings)
+
+
+def test_a_sync_consumer_relaying_a_sync_llm_stream_in_receive_is_reported(audit: Audit):
+    findings = audit("""
+        from channels.generic.websocket import WebsocketConsumer
+        from openai import OpenAI
+
+        client = OpenAI(timeout=30)
+
+        class Chat(WebsocketConsumer):
+            def receive(self, text_data=None, bytes_data=None):
+                for chunk in client.chat.completions.create(model="m", messages=[], stream=True):
+                    self.send(text_data=chunk.id)
+    """)
+    assert [(f.rule, f.line) for f in findings] == [("LR301", 8)]
+
+
+def test_streaming_from_an_async_http_consumers_handle_is_fine(audit: Audit):
+    assert audit(CONSUMER_HEAD + """
+from channels.generic.http import AsyncHttpConsumer
+
+
+class Events(AsyncHttpConsumer):
+    async def handle(self, body):
+        await self.send_headers(headers=[(b"Content-Type", b"text/event-stream")])
+        stream = await client.chat.completions.create(model="m", messages=[], stream=True)
+        async for chunk in stream:
+            await self.send_body(chunk.id.encode(), more_body=True)
+        await self.send_body(b"")
+""") == []

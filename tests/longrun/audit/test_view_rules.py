@@ -123,3 +123,7 @@ def test_a_function_taking_request_outside_a_django_module_is_not_a_view(audit: 
             with httpx.Client(timeout=5) as client:
                 return client.get("https://keys.invalid")
     """}) == []
+
+
+def test_a_call_passing_keyword_options_through_is_not_assumed_to_lack_a_timeout(audit: Audit):
+    assert audit("import requests\n\ndef job(**options):\n    return requests.get('https://x.invalid', **options)\n") == []
