@@ -7,6 +7,7 @@ LLM call.
 
 from __future__ import annotations
 
+import http.client
 import os
 import socket
 import subprocess
@@ -90,17 +91,35 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_until_listening(host: str, port: int, process: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
-    """Called after starting a server: returns once it accepts connections, raises if it exits or times out."""
+PROBE_PATH = "/__longrun_ready__"
+
+
+def _answers_http(host: str, port: int, timeout: float) -> bool:
+    # A listening socket is not enough: gunicorn's master listens while its workers are still importing the
+    # app. Any HTTP status (a 404 is expected) means a worker is serving.
+    connection = http.client.HTTPConnection(host, port, timeout=timeout)
+    try:
+        connection.request("GET", PROBE_PATH)
+        connection.getresponse().read()
+        return True
+    except (OSError, http.client.HTTPException):
+        return False
+    finally:
+        connection.close()
+
+
+def wait_until_listening(host: str, port: int, process: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
+    """Called after starting a server: returns once it answers HTTP, raises if it exits or times out."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"The server exited with status {process.returncode} before listening on {port}.")
         with socket.socket() as sock:
-            if sock.connect_ex((host, port)) == 0:
-                return
+            listening = sock.connect_ex((host, port)) == 0
+        if listening and _answers_http(host, port, timeout=max(1.0, deadline - time.monotonic())):
+            return
         time.sleep(0.05)
-    raise RuntimeError(f"Nothing listened on {host}:{port} after {timeout:g}s.")
+    raise RuntimeError(f"Nothing answered HTTP on {host}:{port} after {timeout:g}s.")
 
 
 @contextmanager

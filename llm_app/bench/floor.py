@@ -69,6 +69,9 @@ async def app(scope: Scope, receive: Any, send: Any) -> None:
                     await _client.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+    if scope["type"] != "http" or scope["path"] not in {"/api/async/stream", "/api/async/complete"}:
+        await _respond(send, 404, b"text/plain", b"Not found: POST /api/async/stream or /api/async/complete.")
+        return
     payload = json.loads(await _read_body(receive) or b"{}")
     kwargs: dict[str, Any] = {
         "model": os.environ.get("LLM_MODEL", "simulator"),

@@ -32,6 +32,7 @@ from longrun.simulator import SimulatorProcess
 from llm_app.bench.scenarios import FLOOR_APP, Scenario, Target
 
 ROOT = Path(__file__).resolve().parents[2]
+WARM_UP_USERS = 100
 Progress = Callable[[str], None]
 
 
@@ -92,7 +93,7 @@ def _workspace() -> Iterator[Path]:
         yield path
 
 
-def _server_env(workspace: Path, llm_url: str) -> dict[str, str]:
+def _server_env(workspace: Path, llm_url: str, database_url: str | None = None) -> dict[str, str]:
     # Production-like: DEBUG off (no query log growing under load), a database of the run's own.
     return {
         **os.environ,
@@ -101,7 +102,7 @@ def _server_env(workspace: Path, llm_url: str) -> dict[str, str]:
         "DJANGO_SECRET_KEY": "compare-servers-benchmark-key-not-for-production",
         "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
         "DJANGO_STATIC_ROOT": str(workspace / "static"),
-        "DATABASE_URL": f"sqlite:///{workspace / 'bench.sqlite3'}",
+        "DATABASE_URL": database_url or f"sqlite:///{workspace / 'bench.sqlite3'}",
         "LLM_BASE_URL": llm_url,
         "LLM_MAX_RETRIES": "0",
     }
@@ -166,7 +167,7 @@ def compare(scenario: Scenario, *, command: str, progress: Progress = lambda _: 
     with _workspace() as workspace, SimulatorProcess(
         ttft_ms=timing.ttft_ms, token_ms=timing.token_ms, tokens=timing.tokens, extra_args=("--stall-cap-s", "5")
     ) as simulator:
-        env = _server_env(workspace, simulator.base_url)
+        env = _server_env(workspace, simulator.base_url, scenario.database_url)
         subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True)
         for server in dict.fromkeys(t.server for t in targets):
             mine = [t for t in targets if t.server == server]
@@ -174,9 +175,11 @@ def compare(scenario: Scenario, *, command: str, progress: Progress = lambda _: 
             with running_server(
                 server, env=env, cwd=ROOT, workers=scenario.workers, threads=scenario.threads, app=FLOOR_APP
             ) as (base, process):
+                warm_users = max(scenario.workers, min(min(scenario.concurrency), WARM_UP_USERS))
                 for target in mine:
-                    # Warm every worker once: imports, SDK clients and database files are first-request costs.
-                    _load(target, base, scenario.workers, Scenario(timing=timing))
+                    # A discarded burst first, so that every worker has paid its first-request costs (SDK
+                    # client, database connection, thread pools) before anything is measured.
+                    _load(target, base, warm_users, Scenario(timing=timing))
                     for concurrency in scenario.concurrency:
                         progress(f"{target.label} x {concurrency} users")
                         result = _measure(target, base, process.pid, simulator.pid, concurrency, scenario)

@@ -59,6 +59,8 @@ class Scenario:
     paths: tuple[str, ...] = ("sync", "async", "websocket")
     workers: int = 5
     threads: int = 32
+    # None: a fresh SQLite file per run. A URL (PostgreSQL): migrated, then shared by the servers.
+    database_url: str | None = None
 
     def targets(self) -> list[Target]:
         """Every (server, path) pair the server can serve: WebSockets need ASGI; the floor has the async path only."""

@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 __all__ = ["ROOT", "free_port", "running_server", "wait_until_listening"]
 
 
-def wait_until_listening(port: int, process: subprocess.Popen[Any], timeout: float = 30.0) -> None:
+def wait_until_listening(port: int, process: subprocess.Popen[Any], timeout: float = 60.0) -> None:
     servers.wait_until_listening("127.0.0.1", port, process, timeout)
 
 

@@ -29,7 +29,7 @@ def production_env(e2e_env, tmp_path_factory) -> dict[str, str]:
 
 
 def get(url: str) -> tuple[int, bytes, str]:
-    with urllib.request.urlopen(url, timeout=10) as reply:
+    with urllib.request.urlopen(url, timeout=30) as reply:
         return reply.status, reply.read(), reply.headers.get("Content-Type", "")
 
 

@@ -49,6 +49,7 @@ class Command(BaseCommand):
         parser.add_argument("--duration", type=float, help="seconds each user keeps sending (instead of --requests)")
         parser.add_argument("--workers", type=int, default=5, help="gunicorn workers (default 5, the PHP-FPM analog)")
         parser.add_argument("--threads", type=int, default=32, help="threads per gthread worker (default 32)")
+        parser.add_argument("--database-url", help="the servers' database (default: a fresh SQLite file per run)")
         parser.add_argument("--quick", action="store_true", help="a smoke run under a minute")
         parser.add_argument("--output", default="benchmarks/results/compare_servers", help="path stem of .json and .png")
 
@@ -82,4 +83,5 @@ class Command(BaseCommand):
             paths=_names(options["paths"], PATHS, "--paths"),
             workers=options["workers"],
             threads=options["threads"],
+            database_url=options["database_url"],
         )
