@@ -164,21 +164,16 @@ def _emit(module: Module, rule_: Rule, line: int, message: str) -> Finding:
     return finding(rule_, module.rel, line, message)
 
 
-def _direct_message(hit: Hit, fn: Function) -> str:
-    where = f"async `{fn.name}`"
-    match hit.rule:
-        case r if r is SLEEP:
-            return f"time.sleep() in {where} stops the whole event loop: use `await asyncio.sleep(...)`."
-        case r if r is BLOCKING_NETWORK:
-            return f"{hit.what} in {where} blocks the event loop for the whole network call: use an async client and await it."
-        case r if r is SYNC_ORM:
-            return f"`{hit.what}` in {where} raises SynchronousOnlyOperation: use its `a`-prefixed twin with await."
-        case r if r is SYNC_ITERATION:
-            return f"{hit.what} in {where} runs the query synchronously: use `async for` (or `await qs.acount()`)."
-        case r if r is ASYNC_TO_SYNC:
-            return f"`{hit.what}` in {where} raises RuntimeError on the loop's thread: await the coroutine directly."
-        case _:
-            return f"`{hit.what}` in {where} blocks the event loop on disk I/O: use `await asyncio.to_thread(...)`."
+# What each directly found blocking call does inside an async function, and the fix, by rule id.
+DIRECT_MESSAGES = {
+    SLEEP.id: "{what} in {where} stops the whole event loop: use `await asyncio.sleep(...)`.",
+    BLOCKING_NETWORK.id: "{what} in {where} blocks the event loop for the whole network call: use an async client and "
+    "await it.",
+    SYNC_ORM.id: "`{what}` in {where} raises SynchronousOnlyOperation: use its `a`-prefixed twin with await.",
+    SYNC_ITERATION.id: "{what} in {where} runs the query synchronously: use `async for` (or `await qs.acount()`).",
+    ASYNC_TO_SYNC.id: "`{what}` in {where} raises RuntimeError on the loop's thread: await the coroutine directly.",
+    FILE_IO.id: "`{what}` in {where} blocks the event loop on disk I/O: use `await asyncio.to_thread(...)`.",
+}
 
 
 def check(ctx: Context) -> Iterator[Finding]:
@@ -187,7 +182,8 @@ def check(ctx: Context) -> Iterator[Finding]:
         if not fn.is_async:
             continue
         for hit in blocking_hits(ctx, fn):
-            yield _emit(fn.module, hit.rule, hit.line, _direct_message(hit, fn))
+            message = DIRECT_MESSAGES[hit.rule.id].format(what=hit.what, where=f"async `{fn.name}`")
+            yield _emit(fn.module, hit.rule, hit.line, message)
         for call, helper, hit in helper_hits(ctx, fn, FOLLOWED):
             yield _emit(
                 fn.module, hit.rule, call.lineno,

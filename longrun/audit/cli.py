@@ -44,7 +44,10 @@ def run(paths: Sequence[str], *, output_format: str, select: str | None, fix: bo
     findings: list[Finding] = []
     for root in roots:
         if fix:
-            from longrun.audit.fix import fix_tree  # libcst is needed for --fix only
+            try:
+                from longrun.audit.fix import fix_tree  # libcst is needed for --fix only
+            except ImportError:
+                raise UsageError("--fix needs libcst: pip install libcst (the audit itself does not).") from None
 
             diff = fix_tree(root, chosen)
             # JSON output must stay one parseable document, so the diff is printed with the text report only.

@@ -169,6 +169,9 @@ class Scope:
         qualname = self.qualify(func)
         if qualname in catalog.SYNC_CLIENT_CLASSES or qualname in catalog.ASYNC_CLIENT_CLASSES:
             return ClientKind(qualname)
+        if qualname in self.ctx.relations:
+            # `Book(...)`: an unsaved instance; its relations are whatever it was given, so none is lazy.
+            return InstanceKind(qualname, None)
         if self.fn is None:
             return None
         factory = self.ctx.project.resolve_call(self.fn, ast.Call(func=func, args=[], keywords=[]))

@@ -376,3 +376,14 @@ def test_a_relation_of_a_freshly_created_instance_is_not_lazy(audit: Audit):
             book = await Book.objects.acreate(title="x", author=author)
             return book.author.name
     """) == []
+
+
+def test_saving_a_model_built_in_the_function_is_a_sync_orm_call(audit: Audit):
+    findings = audit("""
+        from app.models import Book
+
+        async def view(request):
+            book = Book(title="x")
+            book.save()
+    """)
+    assert [(f.rule, f.line) for f in findings] == [("LR104", 5)]

@@ -119,3 +119,13 @@ def test_a_module_without_imports_gets_the_import_above_two_blank_lines(tmp_path
     source = fixed(tmp_path, "async def tick():\n    __import__('time').sleep(1)\n    sleep(1)\n\n\nfrom time import sleep\n")
     assert source.startswith("import asyncio\n\n\nasync def tick():\n")
     compile(source, "views.py", "exec")
+
+
+def test_without_libcst_fix_is_a_usage_error_saying_what_to_install(tmp_path: Path, monkeypatch):
+    import sys
+
+    import pytest
+
+    monkeypatch.setitem(sys.modules, "longrun.audit.fix", None)  # the import now fails, as without libcst
+    with pytest.raises(cli.UsageError, match="pip install libcst"):
+        cli.run([str(tmp_path)], output_format="text", select=None, fix=True, out=io.StringIO())
