@@ -98,6 +98,12 @@ def blocking_hits(ctx: Context, fn: Function) -> list[Hit]:
             hits.append(Hit(SYNC_ITERATION, node.lineno, f"for ... in {short(node.iter)}", node))
         elif isinstance(node, ast.comprehension) and not node.is_async and isinstance(scope.kind(node.iter), QuerySetKind):
             hits.append(Hit(SYNC_ITERATION, node.iter.lineno, f"a comprehension over {short(node.iter)}", node))
+        elif (
+            isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Load) and not isinstance(node.slice, ast.Slice)
+            and isinstance(scope.kind(node.value), QuerySetKind)
+        ):
+            # qs[0] runs the query (qs[:5] does not: a slice is another lazy QuerySet).
+            hits.append(Hit(SYNC_ITERATION, node.lineno, f"indexing {short(node)}", node))
     return hits
 
 

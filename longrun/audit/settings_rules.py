@@ -12,7 +12,7 @@ from typing import Protocol
 
 from longrun.audit.infer import Context
 from longrun.audit.model import Finding, Severity, finding, rule
-from longrun.audit.settings_source import UNKNOWN, Candidate, line_of, read_settings, settings_modules
+from longrun.audit.settings_source import UNKNOWN, Candidate, place_of, read_settings, settings_modules
 from longrun.audit.walker import Module, Project
 
 SYNC_MIDDLEWARE = rule(
@@ -90,26 +90,26 @@ def _middleware(view: SettingsView, candidate: Candidate, asgi: bool) -> Iterato
     for entry in candidate.value:
         if not isinstance(entry, str):
             continue
-        line = line_of(entry, candidate.line)
+        path, line = place_of(entry, view.path, candidate.line)
         if entry.startswith(WHITENOISE_PREFIX):
             if asgi:
-                yield finding(WHITENOISE, view.path, line, f"`{entry}` is sync-only and serves files synchronously "
+                yield finding(WHITENOISE, path, line, f"`{entry}` is sync-only and serves files synchronously "
                               "under ASGI: switch to servestatic.middleware.ServeStaticMiddleware.")
         elif view.middleware_sync_only(entry):
-            yield finding(SYNC_MIDDLEWARE, view.path, line, f"`{entry}` is sync-only: every request to an async view "
+            yield finding(SYNC_MIDDLEWARE, path, line, f"`{entry}` is sync-only: every request to an async view "
                           "crosses into a thread and back for it. Make it async-capable.")
 
 
 def _database(view: SettingsView, alias: object, config: dict[object, object], line: int, asgi: bool) -> Iterator[Finding]:
     for key, value in config.items():
-        key_line = line_of(key, line)
+        path, key_line = place_of(key, view.path, line)
         if key == "CONN_MAX_AGE" and asgi and (value is None or (isinstance(value, int | float) and value > 0)):
             shown = "None (for ever)" if value is None else f"{value}"
-            yield finding(CONN_MAX_AGE, view.path, key_line, f"DATABASES[{str(alias)!r}] keeps connections for "
+            yield finding(CONN_MAX_AGE, path, key_line, f"DATABASES[{str(alias)!r}] keeps connections for "
                           f"CONN_MAX_AGE={shown} under ASGI, where each request's thread dies with its connection "
                           "open: set 0 and use a connection pool.")
         elif key == "ATOMIC_REQUESTS" and value is True and view.has_async_views():
-            yield finding(ATOMIC_REQUESTS, view.path, key_line, f"DATABASES[{str(alias)!r}] has ATOMIC_REQUESTS on, and "
+            yield finding(ATOMIC_REQUESTS, path, key_line, f"DATABASES[{str(alias)!r}] has ATOMIC_REQUESTS on, and "
                           "Django refuses it for async views: turn it off and make the writes atomic in sync code.")
 
 
@@ -121,7 +121,7 @@ def _channel_layers(view: SettingsView, candidate: Candidate) -> Iterator[Findin
             continue
         for key, value in config.items():
             if key == "BACKEND" and value == IN_MEMORY_BACKEND:
-                yield finding(IN_MEMORY_LAYER, view.path, line_of(value, candidate.line), f"CHANNEL_LAYERS[{str(alias)!r}] "
+                yield finding(IN_MEMORY_LAYER, *place_of(value, view.path, candidate.line), f"CHANNEL_LAYERS[{str(alias)!r}] "
                               "is the in-memory layer with DEBUG off: it is per process. Use RedisChannelLayer.")
 
 

@@ -17,13 +17,16 @@ MAX_STAR_DEPTH = 4
 
 
 class LStr(str):
-    """A string from the source that remembers its line, so a finding can point at the list entry itself."""
+    """A string from the source that remembers where it is, so a finding can point at the list entry itself (in
+    the file that wrote it, which for split settings may be a base module)."""
 
     line: int
+    path: str
 
-    def __new__(cls, value: str, line: int) -> LStr:
+    def __new__(cls, value: str, line: int, path: str) -> LStr:
         made = super().__new__(cls, value)
         made.line = line
+        made.path = path
         return made
 
 
@@ -38,9 +41,9 @@ class Candidate:
 Env = dict[str, list[Candidate]]
 
 
-def line_of(value: object, default: int) -> int:
-    """The source line of a string value when it has one, else ``default``."""
-    return value.line if isinstance(value, LStr) else default
+def place_of(value: object, path: str, line: int) -> tuple[str, int]:
+    """Where a string value was written, when it came from source; else the given place."""
+    return (value.path, value.line) if isinstance(value, LStr) else (path, line)
 
 
 def read_settings(project: Project, module: Module) -> Env:
@@ -140,7 +143,7 @@ class _Evaluator:
             container = self.eval(target.value, env)
             key = self.eval(target.slice, env)
             if isinstance(container, dict) and isinstance(key, str):
-                container[LStr(key, line)] = value
+                container[LStr(key, line, self.module.rel)] = value
 
     def mutate(self, candidates: list[Candidate], method: str, args: list[object]) -> None:
         for candidate in candidates:
@@ -157,7 +160,7 @@ class _Evaluator:
     def eval(self, expr: ast.expr, env: Env) -> object:
         match expr:
             case ast.Constant(value=str() as text):
-                return LStr(text, expr.lineno)
+                return LStr(text, expr.lineno, self.module.rel)
             case ast.Constant(value=value):
                 return value
             case ast.List(elts=elts) | ast.Tuple(elts=elts) | ast.Set(elts=elts):
@@ -198,7 +201,7 @@ class _Evaluator:
         kwargs = {k.arg: self.eval(k.value, env) for k in keywords if k.arg}
         if qualname in {"dj_database_url.config", "dj_database_url.parse"}:
             # dj-database-url builds a database dict whose CONN_MAX_AGE is its conn_max_age argument (default 0).
-            return {LStr("CONN_MAX_AGE", line): kwargs.get("conn_max_age", 0), "ENGINE": UNKNOWN}
+            return {LStr("CONN_MAX_AGE", line, self.module.rel): kwargs.get("conn_max_age", 0), "ENGINE": UNKNOWN}
         if qualname == "dict":
             return dict(kwargs)
         return UNKNOWN

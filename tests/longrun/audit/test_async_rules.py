@@ -387,3 +387,14 @@ def test_saving_a_model_built_in_the_function_is_a_sync_orm_call(audit: Audit):
             book.save()
     """)
     assert [(f.rule, f.line) for f in findings] == [("LR104", 5)]
+
+
+def test_indexing_a_queryset_runs_it_but_slicing_does_not(audit: Audit):
+    findings = audit("""
+        from app.models import Book
+
+        async def view(request):
+            recent = Book.objects.order_by("-pk")[:5]
+            return Book.objects.all()[0], recent
+    """)
+    assert [(f.rule, f.line) for f in findings] == [("LR105", 5)]

@@ -5,8 +5,11 @@ from __future__ import annotations
 import io
 import json
 import shutil
+import sys
 import textwrap
 from pathlib import Path
+
+import pytest
 
 from longrun.audit import cli
 from longrun.audit.engine import audit_path
@@ -121,11 +124,7 @@ def test_a_module_without_imports_gets_the_import_above_two_blank_lines(tmp_path
     compile(source, "views.py", "exec")
 
 
-def test_without_libcst_fix_is_a_usage_error_saying_what_to_install(tmp_path: Path, monkeypatch):
-    import sys
-
-    import pytest
-
+def test_without_libcst_fix_is_a_usage_error_saying_what_to_install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setitem(sys.modules, "longrun.audit.fix", None)  # the import now fails, as without libcst
     with pytest.raises(cli.UsageError, match="pip install libcst"):
         cli.run([str(tmp_path)], output_format="text", select=None, fix=True, out=io.StringIO())

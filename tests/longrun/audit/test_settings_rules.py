@@ -109,3 +109,11 @@ def test_settings_split_with_a_star_import_are_followed(audit: Audit):
         **{"conf/base.py": 'ASGI_APPLICATION = "a.b"\nMIDDLEWARE = []\n'},
     ))
     assert [(f.rule, f.path) for f in findings] == [("LR402", "conf/settings.py")]
+
+
+def test_a_value_from_a_base_settings_module_is_reported_where_it_is_written(audit: Audit):
+    findings = audit(files=settings_tree(
+        "from .base import *\n",
+        **{"conf/base.py": 'ASGI_APPLICATION = "a.b"\nDATABASES = {"default": {"CONN_MAX_AGE": 60}}\n'},
+    ))
+    assert [(f.rule, f.path, f.line) for f in findings] == [("LR403", "conf/base.py", 2)]
