@@ -11,6 +11,7 @@ detector (so a test still fails when the code under test swallows the exception)
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import importlib
 import logging
@@ -18,7 +19,7 @@ import sys
 import threading
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextvars import ContextVar
-from types import TracebackType
+from types import FrameType, TracebackType
 from typing import Any
 
 from blockbuster import BlockBuster, BlockBusterFunction, BlockingError
@@ -47,6 +48,9 @@ DEFAULT_ALLOW: tuple[tuple[str, frozenset[str]], ...] = (
     # failed every log line on the loop would be switched off; a handler that is slow shows in the loop-lag
     # monitor, and the fix for it (a QueueHandler) is a logging decision, not a per-call one.
     ("logging/__init__.py", frozenset({"emit"})),
+    # Playwright's sync API runs its own private event loop in the test's thread; starting it, the driver looks
+    # for its executable on disk. That loop serves only Playwright, never the application under test.
+    ("playwright/_impl/_driver.py", frozenset({"compute_driver_executable"})),
     # Libraries look up their own version in their installed metadata (redis-py on every new connection, httpcore
     # at import): a small read of local files that the caller cannot move off the loop.
     ("importlib/metadata/__init__.py", frozenset({"version"})),
@@ -159,14 +163,17 @@ class BlockingDetector:
             try:
                 return checker(*args, **kwargs)
             except BlockingError:
-                error = on_block(name, sys._getframe(1))
+                caller = sys._getframe(1)
+                if not _loop_runs_this_stack(caller):
+                    return original(*args, **kwargs)
+                error = on_block(name, caller)
             if error is None:
                 return original(*args, **kwargs)
             raise error from None  # the report says everything blockbuster's error said, and where
 
         _install(function.module, function.func_name, reporting)
 
-    def _blocked(self, name: str, caller: Any) -> BlockingCallError | None:
+    def _blocked(self, name: str, caller: FrameType) -> BlockingCallError | None:
         """Called by a reporting layer when blockbuster refused a call: records and logs it."""
         token = _suspended.set(True)
         try:
@@ -176,6 +183,27 @@ class BlockingDetector:
         finally:
             _suspended.reset(token)
         return BlockingCallError(report) if self.raise_errors else None
+
+
+def _loop_runs_this_stack(frame: FrameType | None) -> bool:
+    """Called when blockbuster refused a call: whether the running loop is really the one this code runs in.
+
+    blockbuster asks ``asyncio.get_running_loop()``, which only reads a per-thread marker. Greenlet-based sync
+    APIs (Playwright's) leave that marker set while the user's code runs in another greenlet, the loop suspended
+    and waiting for the next sync call: nothing is stalled then. A loop really runs a callback when its
+    ``_run_once``/``run_forever`` frame is on the stack.
+    """
+    loop = asyncio.get_running_loop()
+    if not isinstance(loop, asyncio.BaseEventLoop):
+        return True  # uvloop and other compiled loops leave no Python frame to look for: trust the marker
+    while frame is not None:
+        if frame.f_code.co_name in _LOOP_FRAMES and frame.f_locals.get("self") is loop:
+            return True
+        frame = frame.f_back
+    return False
+
+
+_LOOP_FRAMES = frozenset({"_run_once", "run_forever"})
 
 
 def select_functions(

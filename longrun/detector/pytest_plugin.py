@@ -20,6 +20,7 @@ import pytest
 from longrun.detector.blocking import BlockingCallError, BlockingDetector, active_detector
 
 FLAG = "--longrun-detect-blocking"
+DEST = "longrun_detect_blocking"
 INI = "longrun_detect_blocking"
 FIXTURE = "no_blocking"
 MARK = "allow_blocking"
@@ -29,6 +30,8 @@ MARK = "allow_blocking"
 _DETECTOR = pytest.StashKey[BlockingDetector]()
 _OWNED = pytest.StashKey[bool]()
 _SEEN = pytest.StashKey[int]()
+# Per session: the plugin's own detector, built once and activated around each checked test.
+_SESSION_DETECTOR = pytest.StashKey[BlockingDetector]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -38,6 +41,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         FLAG,
         action="store_true",
         default=False,
+        dest=DEST,
         help="Fail every test that makes a blocking call on a running event loop (longrun.detector).",
     )
     parser.addini(INI, type="bool", default=False, help=f"Same as {FLAG}, on for every run.")
@@ -54,7 +58,7 @@ def _wanted(item: pytest.Item) -> bool:
         return False
     if FIXTURE in getattr(item, "fixturenames", ()):
         return True
-    return bool(item.config.getoption(FLAG.lstrip("-").replace("-", "_")) or item.config.getini(INI))
+    return bool(item.config.getoption(DEST) or item.config.getini(INI))
 
 
 def _begin_phase(item: pytest.Item) -> BlockingDetector | None:
@@ -66,7 +70,12 @@ def _begin_phase(item: pytest.Item) -> BlockingDetector | None:
         # A detector switched on elsewhere (LONGRUN_DETECT_BLOCKING in the settings) is reused as it is:
         # blockbuster patches process-wide, so two at once would patch the patches.
         existing = active_detector()
-        detector = existing if existing is not None else BlockingDetector()
+        if existing is not None:
+            detector = existing
+        else:
+            if _SESSION_DETECTOR not in item.config.stash:
+                item.config.stash[_SESSION_DETECTOR] = BlockingDetector()
+            detector = item.config.stash[_SESSION_DETECTOR]
         detector.activate()
         item.stash[_DETECTOR] = detector
         item.stash[_OWNED] = existing is None
@@ -86,11 +95,15 @@ def _end_phase(item: pytest.Item, detector: BlockingDetector, raised: BaseExcept
     gc.collect()
     if isinstance(raised, BlockingCallError):
         return
+    why = (
+        "The BlockingCallError raised there was caught by the code under test"
+        if detector.raise_errors
+        else "The active detector only logs (LONGRUN_DETECT_BLOCKING = 'log'), so the call went on"
+    )
     error = BlockingCallError(new[0])
     error.args = (
-        f"{new[0].summary()}\n(The BlockingCallError raised there was caught by the code under test; "
-        f"{len(new)} blocking call(s) in this phase, the first shown. Full stacks are in the "
-        "longrun.detector log records.)",
+        f"{new[0].summary()}\n({why}; {len(new)} blocking call(s) in this phase, the first shown. Full stacks "
+        "are in the longrun.detector log records.)",
     )
     raise error from raised
 

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+
+HERE = Path(__file__).resolve().parent
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -12,7 +16,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     # Only one detector may be active in a process: the plugin's must not be on while a test builds its own.
-    here = str(__file__).rsplit("/", 1)[0]
+    # (This hook sees the whole session's items, hence the path check.)
     for item in items:
-        if str(item.path).startswith(here):
+        if item.path.resolve().is_relative_to(HERE):
             item.add_marker(pytest.mark.allow_blocking)

@@ -230,3 +230,16 @@ async def test_django_spooling_a_large_body_to_disk_is_not_reported_but_the_view
     assert [(r.function, r.culprit and r.culprit.function) for r in detector.reports] == [
         ("io.BufferedRandom.read", "body_length")
     ]
+
+
+def test_a_loop_marked_running_but_suspended_in_another_greenlet_is_not_blocked(detector: BlockingDetector):
+    # What Playwright's sync API does between calls: the thread's running-loop marker is set, the loop is not
+    # running any code of ours.
+    loop = asyncio.new_event_loop()
+    asyncio.events._set_running_loop(loop)
+    try:
+        time.sleep(0)
+    finally:
+        asyncio.events._set_running_loop(None)
+        loop.close()
+    assert detector.reports == []
