@@ -289,38 +289,32 @@ def _closes_connection(fn: Function) -> bool:
     return False
 
 
+def _thread_unsafe_calls(module: Module) -> list[ast.Call]:
+    return [
+        node for node in ast.walk(module.tree)
+        if isinstance(node, ast.Call) and module.qualify(node.func) == "asgiref.sync.sync_to_async"
+        and any(k.arg == "thread_sensitive" and isinstance(k.value, ast.Constant) and k.value.value is False
+                for k in node.keywords)
+    ]
+
+
 def _thread_unsafe_orm(ctx: Context) -> Iterator[Finding]:
-    functions = {id(fn.node): fn for fn in ctx.project.functions()}
+    by_module: dict[int, list[Function]] = {}
+    for fn in ctx.project.functions():
+        by_module.setdefault(id(fn.module), []).append(fn)
     for module in ctx.project.modules:
-        owners = _owners(module, functions)
-        for node in ast.walk(module.tree):
-            if not isinstance(node, ast.Call) or module.qualify(node.func) != "asgiref.sync.sync_to_async":
-                continue
-            if not any(k.arg == "thread_sensitive" and isinstance(k.value, ast.Constant) and k.value.value is False
-                       for k in node.keywords):
-                continue
+        calls = _thread_unsafe_calls(module)
+        if not calls:
+            continue
+        functions = by_module.get(id(module), [])
+        owners = {id(node): fn for fn in functions for node in own_nodes(fn.node)}
+        for node in calls:
             owner = owners.get(id(node))
             scope = ctx.scope(owner) if owner else ctx.module_scope(module)
-            decorated = _decorated(module, node, functions)
+            decorated = next((fn for fn in functions if any(d is node for d in fn.node.decorator_list)), None)
             if (node.args and _runs_orm(ctx, scope, owner, node.args[0])) or (
                 decorated is not None and _helper_runs_orm(ctx, decorated)
             ):
                 yield _emit(module, UNSAFE_THREAD, node.lineno, "ORM work through `sync_to_async(..., thread_sensitive="
                             "False)` opens connections on pool threads that nothing closes: drop the flag, or close "
                             "the connection inside the function.")
-
-
-def _owners(module: Module, functions: dict[int, Function]) -> dict[int, Function]:
-    owners: dict[int, Function] = {}
-    for key, fn in functions.items():
-        if fn.module is module:
-            for node in own_nodes(fn.node):
-                owners[id(node)] = functions[key]
-    return owners
-
-
-def _decorated(module: Module, call: ast.Call, functions: dict[int, Function]) -> Function | None:
-    for fn in functions.values():
-        if fn.module is module and any(d is call for d in fn.node.decorator_list):
-            return fn
-    return None

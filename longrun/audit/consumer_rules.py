@@ -40,9 +40,10 @@ def check(ctx: Context) -> Iterator[Finding]:
     for fn in ctx.project.functions():
         if fn.cls is not None and fn.node.name in RECEIVE_METHODS and ctx.project.is_consumer(fn.module, fn.cls):
             yield from _long_receive(ctx, fn)
+    top_packages = ctx.project.top_packages
     for module in ctx.project.modules:
         yield from _routers(module)
-        yield from _early_imports(ctx, module)
+        yield from _early_imports(module, top_packages)
 
 
 def _is_llm_call(scope: Scope, call: ast.Call) -> bool:
@@ -122,7 +123,7 @@ def _routers(module: Module) -> Iterator[Finding]:
                               "origin: wrap it in AllowedHostsOriginValidator(...).")
 
 
-def _early_imports(ctx: Context, module: Module) -> Iterator[Finding]:
+def _early_imports(module: Module, top_packages: set[str]) -> Iterator[Finding]:
     setup_line = None
     for stmt in module.tree.body:
         if any(isinstance(n, ast.Call) and (module.qualify(n.func) or "").endswith("get_asgi_application")
@@ -131,7 +132,6 @@ def _early_imports(ctx: Context, module: Module) -> Iterator[Finding]:
             break
     if setup_line is None:
         return
-    top_packages = {m.name.split(".")[0] for m in ctx.project.modules if m.name}
     for stmt in module.tree.body:
         if stmt.lineno >= setup_line or not isinstance(stmt, ast.Import | ast.ImportFrom):
             continue

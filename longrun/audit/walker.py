@@ -101,11 +101,18 @@ class Project:
     root: Path
     modules: list[Module]
     by_name: dict[str, Module]
+    _functions: list[Function] | None = None
 
-    def functions(self) -> Iterator[Function]:
-        """Every function and method, nested ones included, in file order."""
-        for module in self.modules:
-            yield from _functions_in(module, module.tree, None)
+    def functions(self) -> list[Function]:
+        """Every function and method, nested ones included, in file order (found once, then kept)."""
+        if self._functions is None:
+            self._functions = [fn for module in self.modules for fn in _functions_in(module, module.tree, None)]
+        return self._functions
+
+    @property
+    def top_packages(self) -> set[str]:
+        """The first component of every module name: imports starting with one of these are the project's own."""
+        return {m.name.split(".")[0] for m in self.modules if m.name}
 
     def lookup(self, qualname: str) -> tuple[Module, str] | None:
         """Splits ``pkg.mod.Name`` into the project module that defines it and the name, when it is ours."""

@@ -13,3 +13,9 @@ from tests.longrun.audit.conftest import REPO
 def test_the_rule_table_lists_every_rule_with_its_severity():
     rows = re.findall(r"^\| (LR\d{3}) \| (\w+) \|", (REPO / "docs" / "audit.md").read_text(), re.MULTILINE)
     assert dict(rows) == {rule.id: str(rule.severity) for rule in RULES.values()}
+
+
+def test_the_rules_marked_fixable_are_the_ones_the_table_marks_fix():
+    table = (REPO / "docs" / "audit.md").read_text()
+    marked = set(re.findall(r"^\| (LR\d{3}) \|[^\n]*\*\*--fix\*\*", table, re.MULTILINE))
+    assert marked == {rule.id for rule in RULES.values() if rule.fixable}
