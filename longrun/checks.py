@@ -12,6 +12,7 @@ from typing import Any
 from django.apps import AppConfig
 from django.conf import settings
 from django.core import checks
+from django.core.exceptions import ImproperlyConfigured
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils.module_loading import import_string
 
@@ -43,7 +44,10 @@ class RuntimeSettings:
         return bool(getattr(settings, "ASGI_APPLICATION", None))
 
     def has_async_views(self) -> bool:
-        return _any_async_view(get_resolver().url_patterns)
+        try:
+            return _any_async_view(get_resolver().url_patterns)
+        except (ImportError, ImproperlyConfigured):
+            return False  # a broken URLconf is reported by Django's own URL checks
 
 
 def _any_async_view(patterns: Sequence[URLPattern | URLResolver]) -> bool:

@@ -140,7 +140,10 @@ class Scope:
             case ast.Call(func=func):
                 return self._constructed(func)
             case ast.Attribute(value=ast.Name(id=owner), attr=attr) if attr in MANAGER_ATTRS and owner[:1].isupper():
-                return QuerySetKind(self.module.qualify(ast.Name(id=owner)) or owner)
+                model = self.module.qualify(ast.Name(id=owner)) or owner
+                if self.ctx.project.klass(model) is not None and model not in self.ctx.relations:
+                    return None  # a class of the project that is not a model: its `objects` is something else
+                return QuerySetKind(model)
             case ast.Attribute(value=ast.Name(id="self"), attr=attr):
                 return self._self_attribute(attr)
             case ast.Attribute(value=receiver, attr=attr) if attr.endswith("_set"):
@@ -226,8 +229,9 @@ def _model_relations(project: Project) -> dict[str, frozenset[str]]:
     relations: dict[str, frozenset[str]] = {}
     for module in project.modules:
         for name, cls in module.classes.items():
+            # Model bases from elsewhere (AbstractUser, TimeStampedModel) live in some `models` module.
             bases = project.base_names(module, cls)
-            if not any(b == "django.db.models.Model" or b.endswith("models.Model") for b in bases):
+            if not any(b.endswith("Model") or ".models." in b for b in bases):
                 continue
             fields: set[str] = set()
             for owner_module, owner in project.mro(module, cls):

@@ -398,3 +398,26 @@ def test_indexing_a_queryset_runs_it_but_slicing_does_not(audit: Audit):
             return Book.objects.all()[0], recent
     """)
     assert [(f.rule, f.line) for f in findings] == [("LR105", 5)]
+
+
+def test_objects_on_a_project_class_that_is_not_a_model_is_not_a_queryset(audit: Audit):
+    assert audit("""
+        class Registry:
+            objects = {}
+
+        async def view(request):
+            return Registry.objects.get("x")
+    """) == []
+
+
+def test_a_model_built_on_a_third_party_base_is_still_a_model(audit: Audit):
+    findings = audit(files={"app/users.py": """
+        from django.contrib.auth.models import AbstractUser
+
+        class Member(AbstractUser):
+            pass
+
+        async def view(request):
+            return Member.objects.get(pk=1)
+    """})
+    assert rules_of(findings) == ["LR104"]

@@ -64,3 +64,9 @@ class SyncOnlyMiddleware:
 
     def __init__(self, get_response: object) -> None:
         self.get_response = get_response
+
+
+def test_a_urlconf_that_does_not_import_leaves_atomic_requests_alone(monkeypatch, settings):
+    monkeypatch.setitem(settings.DATABASES["default"], "ATOMIC_REQUESTS", True)
+    settings.ROOT_URLCONF = "tests.longrun.audit.no_such_urls"
+    assert check_async_settings() == []
