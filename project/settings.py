@@ -185,6 +185,11 @@ LOGGING = {
     },
 }
 
+# longrun's runtime blocking detector (docs/detector.md): true makes a blocking call on the event loop raise and
+# log with the line in your code that made it; "log" only logs. Off by default: it patches the process.
+_detect = os.environ.get("LONGRUN_DETECT_BLOCKING", "false").strip().lower()
+LONGRUN_DETECT_BLOCKING: bool | str = "log" if _detect == "log" else env_bool("LONGRUN_DETECT_BLOCKING", False)
+
 # The LLM. LLM_BASE_URL includes the /v1; the default is the built-in simulator (`manage.py llm_simulator`).
 LLM_BASE_URL = os.environ.get("LLM_BASE_URL", "http://127.0.0.1:9100/v1")
 LLM_API_KEY = os.environ.get("LLM_API_KEY", "simulator")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -33,8 +34,13 @@ class Simulator:
         return self.ttft_ms + self.tokens * self.token_ms
 
     def stats(self) -> dict[str, int]:
+        """Called by sync tests: the simulator's counters."""
         with urllib.request.urlopen(self.url.removesuffix("/v1") + "/stats", timeout=5) as reply:
             return json.load(reply)  # type: ignore[no-any-return]
+
+    async def astats(self) -> dict[str, int]:
+        """Called by async tests: the same counters, fetched off the event loop."""
+        return await asyncio.to_thread(self.stats)
 
 
 def _start_simulator(ttft_ms: int, token_ms: int, tokens: int) -> tuple[subprocess.Popen[str], Simulator]:

@@ -7,6 +7,7 @@ import inspect
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.core.handlers.asgi import ASGIRequest
@@ -77,7 +78,8 @@ def api_endpoint(view: ApiView | AsyncApiView) -> Callable[[HttpRequest], Any]:
                 user = await request.auser()
                 if not user.is_authenticated:
                     return error_response(401, _LOGIN_MESSAGE)
-                if (failure := _csrf_failure(request)) is not None:
+                # The rejection renders Django's CSRF failure view, which reads a template file: not on the loop.
+                if (failure := await sync_to_async(_csrf_failure)(request)) is not None:
                     return failure
             try:
                 chat = _read(request)

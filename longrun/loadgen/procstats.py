@@ -90,7 +90,7 @@ class ProcessTreeSampler:
         self.pid = pid
         self.interval = interval
         self.result: ProcessTreeStats | None = None
-        self._root = psutil.Process(pid)
+        self._root: psutil.Process | None = None  # built in start(): it reads /proc, not for an event loop
         self._first: TreeSample | None = None
         self._last: TreeSample | None = None
         self._peak_rss = self._peak_threads = self._peak_processes = self._samples = 0
@@ -100,6 +100,7 @@ class ProcessTreeSampler:
         self._started = 0.0
 
     def _take(self) -> None:
+        assert self._root is not None
         sample = sample_tree(self._root)
         with self._lock:
             if sample.processes == 0:
@@ -120,6 +121,7 @@ class ProcessTreeSampler:
         """Takes the first sample now (the window's start) and starts sampling in a background thread."""
         if self._thread is not None:
             raise RuntimeError("This sampler has already been started.")
+        self._root = psutil.Process(self.pid)
         self._started = time.perf_counter()
         self._take()
         self._thread = threading.Thread(target=self._loop, name=f"procstats-{self.pid}", daemon=True)
@@ -153,7 +155,7 @@ class ProcessTreeSampler:
         self.stop()
 
     async def __aenter__(self) -> Self:
-        self.start()
+        await asyncio.to_thread(self.start)  # the first sample reads /proc: off the loop
         return self
 
     async def __aexit__(

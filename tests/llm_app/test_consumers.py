@@ -48,7 +48,7 @@ async def test_a_prompt_streams_tokens_then_done(llm, async_clients):
 
 
 async def test_stop_cancels_one_generation_while_another_on_the_same_socket_finishes(slow_llm, async_clients):
-    before = slow_llm.stats()["cancelled"]
+    before = (await slow_llm.astats())["cancelled"]
     communicator = await connect()
     await communicator.send_json_to({"type": "prompt", "id": "keep", "prompt": "Keep going", "max_tokens": 8})
     await communicator.send_json_to({"type": "prompt", "id": "stop", "prompt": "Stop me"})
@@ -70,11 +70,11 @@ async def test_stop_cancels_one_generation_while_another_on_the_same_socket_fini
     await communicator.disconnect()
     saved = await Message.objects.aget(pk=stopped["message"])
     assert (saved.status, saved.content) == ("cancelled", partial)
-    assert slow_llm.stats()["cancelled"] == before + 1
+    assert (await slow_llm.astats())["cancelled"] == before + 1
 
 
 async def test_a_disconnect_cancels_every_running_generation_and_saves_their_parts(slow_llm, async_clients):
-    before = slow_llm.stats()["cancelled"]
+    before = (await slow_llm.astats())["cancelled"]
     communicator = await connect()
     for gen_id in ("one", "two"):
         await communicator.send_json_to({"type": "prompt", "id": gen_id, "prompt": f"Run {gen_id}"})
@@ -88,10 +88,10 @@ async def test_a_disconnect_cancels_every_running_generation_and_saves_their_par
     assert statuses == ["cancelled", "cancelled"]
     assert all([m.content async for m in Message.objects.filter(role="assistant")])
     for _ in range(50):
-        if slow_llm.stats()["cancelled"] == before + 2:
+        if (await slow_llm.astats())["cancelled"] == before + 2:
             break
         await asyncio.sleep(0.05)
-    assert slow_llm.stats()["cancelled"] == before + 2
+    assert (await slow_llm.astats())["cancelled"] == before + 2
 
 
 async def test_an_invalid_prompt_gets_an_error_message_and_writes_nothing(llm, async_clients):

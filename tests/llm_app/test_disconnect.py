@@ -52,7 +52,7 @@ async def wait_for(predicate, timeout=5.0):
 
 @pytest.mark.parametrize("path", ["/api/async/stream", "/api/sync/stream"])
 async def test_a_disconnect_mid_stream_cancels_upstream_and_keeps_the_partial_answer(slow_llm, async_clients, path):
-    before = slow_llm.stats()["cancelled"]
+    before = (await slow_llm.astats())["cancelled"]
     communicator = await open_request(path, {"prompt": "Disconnect me"})
     start = await communicator.receive_output(timeout=10)
     assert start["type"] == "http.response.start"
@@ -72,17 +72,17 @@ async def test_a_disconnect_mid_stream_cancels_upstream_and_keeps_the_partial_an
     assert 0 < call.tokens < slow_llm.tokens
 
     async def upstream_cancelled():
-        return slow_llm.stats()["cancelled"] == before + 1
+        return (await slow_llm.astats())["cancelled"] == before + 1
 
     assert await wait_for(upstream_cancelled), "the simulator saw the upstream request closed early"
 
 
 async def test_a_disconnect_during_an_async_complete_cancels_the_upstream_call(slow_llm, async_clients):
-    before = slow_llm.stats()["cancelled"]
+    before = (await slow_llm.astats())["cancelled"]
     communicator = await open_request("/api/async/complete", {"prompt": "Disconnect me"})
 
     async def upstream_active():
-        return slow_llm.stats()["active"] >= 1
+        return (await slow_llm.astats())["active"] >= 1
 
     assert await wait_for(upstream_active)
     await communicator.send_input({"type": "http.disconnect"})
@@ -94,6 +94,6 @@ async def test_a_disconnect_during_an_async_complete_cancels_the_upstream_call(s
     assert await wait_for(recorded)
 
     async def upstream_cancelled():
-        return slow_llm.stats()["cancelled"] == before + 1
+        return (await slow_llm.astats())["cancelled"] == before + 1
 
     assert await wait_for(upstream_cancelled)

@@ -142,7 +142,7 @@ def test_the_sampler_samples_at_its_interval_until_stopped() -> None:
     assert sampler.result.samples >= 3  # the first, the last, and some in between
 
 
-async def test_one_sample_sees_the_whole_tree() -> None:
+def test_one_sample_sees_the_whole_tree() -> None:
     child = subprocess.Popen([sys.executable, "-c", THREADS], stdout=subprocess.PIPE, text=True)
     try:
         assert child.stdout is not None and child.stdout.readline() == "ready\n"
