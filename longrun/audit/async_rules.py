@@ -117,6 +117,8 @@ def _call_hit(scope: Scope, call: ast.Call) -> Hit | None:
     if isinstance(call.func, ast.Call) and scope.qualify(call.func.func) == catalog.ASYNC_TO_SYNC:
         # Only calling the wrapper fails on the loop's thread; building it (to hand to sync code) is fine.
         return Hit(ASYNC_TO_SYNC, line, short(call), call)
+    if qualname in catalog.SYNC_DB_FUNCTIONS:
+        return Hit(SYNC_ORM, line, short(call), call)
     if qualname in {"open", "io.open"}:
         return Hit(FILE_IO, line, short(call), call)
     if qualname in catalog.EVALUATING_BUILTINS and call.args and isinstance(scope.kind(call.args[0]), QuerySetKind):

@@ -94,6 +94,17 @@ INSTANCE_SQL = frozenset({"save", "delete", "refresh_from_db"})
 # Calls that read a whole iterable: on a QuerySet they run its SQL.
 EVALUATING_BUILTINS = frozenset({"list", "tuple", "set", "len", "sorted", "sum", "any", "all", "dict", "frozenset"})
 
+# Django functions that query the database (or the session), by qualified name, with their async twins.
+SYNC_DB_FUNCTIONS = {
+    "django.shortcuts.get_object_or_404": "aget_object_or_404",
+    "django.shortcuts.get_list_or_404": "aget_list_or_404",
+    "django.contrib.auth.authenticate": "aauthenticate",
+    "django.contrib.auth.login": "alogin",
+    "django.contrib.auth.logout": "alogout",
+    "django.contrib.auth.get_user": "aget_user",
+    "django.contrib.auth.update_session_auth_hash": "aupdate_session_auth_hash",
+}
+
 SYNC_TO_ASYNC = frozenset({"asgiref.sync.sync_to_async", "channels.db.database_sync_to_async"})
 ASYNC_TO_SYNC = "asgiref.sync.async_to_sync"
 ATOMIC = "django.db.transaction.atomic"

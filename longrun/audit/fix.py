@@ -1,9 +1,9 @@
 """``--fix``: the mechanical, safe rewrites inside async functions, made with libcst so formatting and comments stay.
 
-Two rewrites: ``time.sleep(x)`` becomes ``await asyncio.sleep(x)`` (importing asyncio), and a sync ORM call with an
+Two kinds of rewrite: ``time.sleep(x)`` becomes ``await asyncio.sleep(x)`` (importing asyncio), and a sync ORM call with an
 ``a``-prefixed twin becomes ``await`` of the twin (``qs.get(...)`` -> ``await qs.aget(...)``, ``obj.save()`` ->
-``await obj.asave()``). The audit picks the calls (it knows which receivers are QuerySets); anything else stays a
-finding.
+``await obj.asave()``, ``get_object_or_404(...)`` -> ``await aget_object_or_404(...)``, importing the twin). The
+audit picks the calls (it knows which receivers are QuerySets); anything else stays a finding.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from longrun.audit.walker import Module, load_project, own_nodes
 NOT_AWAITABLE = frozenset({"iterator"})
 SLEEP_FIX = "sleep"
 TWIN_FIX = "twin"
+FUNCTION_FIX = "function:"  # followed by the twin's qualified name
 
 # Keyed by the call's whole span: chained calls (`qs.filter().count()`) share their start.
 Targets = dict[tuple[int, int, int, int], str]
@@ -44,8 +45,12 @@ def fix_targets(ctx: Context, chosen: Iterable[str]) -> dict[Module, Targets]:
             if hit.rule.id not in wanted or not isinstance(call, ast.Call) or id(call) in in_genexp:
                 continue
             span = (call.lineno, call.col_offset, call.end_lineno or 0, call.end_col_offset or 0)
+            qualname = ctx.scope(fn).qualify(call.func) or ""
             if hit.rule is SLEEP:
                 targets.setdefault(fn.module, {})[span] = SLEEP_FIX
+            elif qualname in catalog.SYNC_DB_FUNCTIONS:
+                twin = f"{qualname.rpartition('.')[0]}.{catalog.SYNC_DB_FUNCTIONS[qualname]}"
+                targets.setdefault(fn.module, {})[span] = FUNCTION_FIX + twin
             elif isinstance(call.func, ast.Attribute) and _has_twin(call.func.attr):
                 targets.setdefault(fn.module, {})[span] = TWIN_FIX
     return targets
@@ -63,17 +68,25 @@ class _AsyncRewrite(cst.CSTTransformer):
     def __init__(self, targets: Targets) -> None:
         super().__init__()
         self.targets = targets
-        self.slept = False
+        self.imports: set[str] = set()  # statements the rewritten calls need, e.g. "import asyncio"
 
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression:
         updated_node = updated_node.with_changes(func=_wrapped(updated_node.func))
         where = self.get_metadata(PositionProvider, original_node)
         kind = self.targets.get((where.start.line, where.start.column, where.end.line, where.end.column))
+        func = updated_node.func
         if kind == SLEEP_FIX:
-            self.slept = True
+            self.imports.add("import asyncio")
             call = updated_node.with_changes(func=cst.Attribute(value=cst.Name("asyncio"), attr=cst.Name("sleep")))
-        elif kind == TWIN_FIX and isinstance(func := updated_node.func, cst.Attribute):
+        elif kind == TWIN_FIX and isinstance(func, cst.Attribute):
             call = updated_node.with_changes(func=func.with_changes(attr=cst.Name("a" + func.attr.value)))
+        elif kind is not None and kind.startswith(FUNCTION_FIX):
+            module, _, twin = kind.removeprefix(FUNCTION_FIX).rpartition(".")
+            if isinstance(func, cst.Attribute):  # shortcuts.get_object_or_404(...): the module is at hand
+                call = updated_node.with_changes(func=func.with_changes(attr=cst.Name(twin)))
+            else:
+                self.imports.add(f"from {module} import {twin}")
+                call = updated_node.with_changes(func=cst.Name(twin))
         else:
             return updated_node
         return cst.Await(expression=call)
@@ -93,23 +106,29 @@ def _wrapped(expr: cst.BaseExpression) -> cst.BaseExpression:
 
 
 def rewrite(source: str, targets: Targets) -> str:
-    """The source with the target calls rewritten (and ``import asyncio`` added when a sleep was)."""
+    """The source with the target calls rewritten, and the imports they need (asyncio, a twin) added."""
     transformer = _AsyncRewrite(targets)
     tree = MetadataWrapper(cst.parse_module(source)).visit(transformer)
-    if transformer.slept and not _imports_asyncio(source):
-        tree = _with_asyncio_import(tree)
+    present = _top_level_imports(source)
+    # Each goes in at the same place, so the last inserted comes first: `import asyncio` ahead of `from django...`.
+    for statement in sorted(transformer.imports - present, key=lambda s: (s.startswith("from"), s), reverse=True):
+        tree = _with_import(tree, statement)
     return tree.code
 
 
-def _imports_asyncio(source: str) -> bool:
-    return any(
-        isinstance(stmt, ast.Import) and any(a.name == "asyncio" and a.asname is None for a in stmt.names)
-        for stmt in ast.parse(source).body
-    )
+def _top_level_imports(source: str) -> set[str]:
+    """The module's top-level imports, one statement per name, as ``_with_import`` would write them."""
+    found: set[str] = set()
+    for stmt in ast.parse(source).body:
+        if isinstance(stmt, ast.Import):
+            found |= {f"import {a.name}" for a in stmt.names if a.asname is None}
+        elif isinstance(stmt, ast.ImportFrom) and stmt.module and not stmt.level:
+            found |= {f"from {stmt.module} import {a.name}" for a in stmt.names if a.asname is None}
+    return found
 
 
-def _with_asyncio_import(tree: cst.Module) -> cst.Module:
-    """Adds ``import asyncio`` as the first import after the docstring and ``__future__`` imports (where isort puts it)."""
+def _with_import(tree: cst.Module, source: str) -> cst.Module:
+    """Adds an import statement as the first import after the docstring and ``__future__`` imports."""
     body = list(tree.body)
     index = 0
     for position, stmt in enumerate(body):
@@ -120,7 +139,7 @@ def _with_asyncio_import(tree: cst.Module) -> cst.Module:
             index = position + 1
             continue
         break
-    statement = cst.parse_statement("import asyncio\n")
+    statement = cst.parse_statement(source + "\n")
     if index < len(body):
         # Take over the blank lines before the statement it goes ahead of, so the spacing stays as it was; a def
         # or class that now follows the import gets its two blank lines.

@@ -421,3 +421,16 @@ def test_a_model_built_on_a_third_party_base_is_still_a_model(audit: Audit):
             return Member.objects.get(pk=1)
     """})
     assert rules_of(findings) == ["LR104"]
+
+
+def test_djangos_sync_shortcuts_and_auth_functions_are_sync_orm_calls(audit: Audit):
+    findings = audit("""
+        from django.contrib.auth import login
+        from django.shortcuts import get_object_or_404
+        from app.models import Book
+
+        async def view(request, pk):
+            book = get_object_or_404(Book, pk=pk)
+            login(request, book.author)
+    """)
+    assert [(f.rule, f.line) for f in findings] == [("LR104", 6), ("LR104", 7)]

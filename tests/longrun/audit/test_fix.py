@@ -128,3 +128,26 @@ def test_without_libcst_fix_is_a_usage_error_saying_what_to_install(tmp_path: Pa
     monkeypatch.setitem(sys.modules, "longrun.audit.fix", None)  # the import now fails, as without libcst
     with pytest.raises(cli.UsageError, match="pip install libcst"):
         cli.run([str(tmp_path)], output_format="text", select=None, fix=True, out=io.StringIO())
+
+
+def test_get_object_or_404_becomes_its_awaited_twin_with_the_twin_imported(tmp_path: Path):
+    source = fixed(tmp_path, "from django.shortcuts import get_object_or_404, render\n\nfrom app.models import Book\n\n\n"
+                             "async def view(request, pk):\n    book = get_object_or_404(Book, pk=pk)  # 404 if missing\n"
+                             "    return render(request, 'b.html', {'book': book})\n")
+    assert source.startswith("from django.shortcuts import aget_object_or_404\n"
+                             "from django.shortcuts import get_object_or_404, render\n")
+    assert "    book = await aget_object_or_404(Book, pk=pk)  # 404 if missing\n" in source
+    compile(source, "views.py", "exec")
+
+
+def test_a_twin_reached_through_its_module_needs_no_import(tmp_path: Path):
+    source = fixed(tmp_path, "from django.contrib import auth\n\n\nasync def view(request):\n"
+                             "    auth.logout(request)\n")
+    assert source == "from django.contrib import auth\n\n\nasync def view(request):\n    await auth.alogout(request)\n"
+
+
+def test_several_new_imports_go_in_stdlib_first(tmp_path: Path):
+    source = fixed(tmp_path, "import time\n\nfrom django.shortcuts import get_list_or_404\n\nfrom app.models import Book\n\n\n"
+                             "async def view(request):\n    time.sleep(1)\n    return get_list_or_404(Book)\n")
+    assert source.startswith("import asyncio\nfrom django.shortcuts import aget_list_or_404\nimport time\n")
+    compile(source, "views.py", "exec")
