@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 _HTTP_VERBS = ("get", "post", "put", "patch", "delete", "head", "options", "request")
+HTTP_VERBS = frozenset(_HTTP_VERBS)
+# requests' Session has no default timeout either.
+REQUESTS_SESSIONS = frozenset({"requests.Session", "requests.sessions.Session"})
 
 # Module-level functions that open a connection and wait on it in the calling thread.
 BLOCKING_NETWORK_FUNCS = frozenset(

@@ -73,11 +73,11 @@ def settings_findings(view: SettingsView) -> Iterator[Finding]:
     asgi = view.is_asgi()
     for candidate in view.candidates("MIDDLEWARE"):
         yield from _middleware(view, candidate, asgi)
-    databases = [c for c in view.candidates("DATABASES") if isinstance(c.value, dict)]
-    for candidate in databases:
-        for alias, config in candidate.value.items():  # type: ignore[attr-defined]
-            if isinstance(config, dict):
-                yield from _database(view, alias, config, candidate.line, asgi)
+    for candidate in view.candidates("DATABASES"):
+        if isinstance(candidate.value, dict):
+            for alias, config in candidate.value.items():
+                if isinstance(config, dict):
+                    yield from _database(view, alias, config, candidate.line, asgi)
     debug = [c.value for c in view.candidates("DEBUG")]
     if debug and all(value is False for value in debug):
         for candidate in view.candidates("CHANNEL_LAYERS"):

@@ -159,7 +159,8 @@ def _timeouts(scope: Scope, call: ast.Call) -> Iterator[Finding]:
     if any(k.arg is None for k in call.keywords):
         return  # `**options` may well carry the timeout
     keywords = {k.arg: k.value for k in call.keywords if k.arg}
-    explicit_none = isinstance(keywords.get("timeout"), ast.Constant) and keywords["timeout"].value is None  # type: ignore[attr-defined]
+    timeout = keywords.get("timeout")
+    explicit_none = isinstance(timeout, ast.Constant) and timeout.value is None
     if qualname in catalog.POOLED_CLIENT_CLASSES or qualname in catalog.BLOCKING_NETWORK_FUNCS:
         if explicit_none:
             yield finding(NO_TIMEOUT, scope.module.rel, call.lineno, f"`{qualname}(timeout=None)` waits for ever on a "
@@ -175,10 +176,9 @@ def _timeouts(scope: Scope, call: ast.Call) -> Iterator[Finding]:
         yield finding(LLM_DEFAULT_TIMEOUT, scope.module.rel, call.lineno, f"`{qualname}()` without `timeout=` waits up "
                       "to 10 minutes on a stalled call: pass a timeout.")
         return
-    if isinstance(call.func, ast.Attribute) and call.func.attr in {"get", "post", "put", "patch", "delete", "head",
-                                                                    "options", "request"}:
+    if isinstance(call.func, ast.Attribute) and call.func.attr in catalog.HTTP_VERBS:
         receiver = scope.kind(call.func.value)
-        if isinstance(receiver, ClientKind) and receiver.cls in {"requests.Session", "requests.sessions.Session"}:
+        if isinstance(receiver, ClientKind) and receiver.cls in catalog.REQUESTS_SESSIONS:
             if "timeout" not in keywords:
                 yield finding(NO_TIMEOUT, scope.module.rel, call.lineno, f"`{short(call.func)}()` on a requests "
                               "Session has no timeout and can wait for ever: pass `timeout=` in seconds.")
