@@ -181,6 +181,7 @@ class Project:
 
 
 def _functions_in(module: Module, node: ast.AST, cls: ast.ClassDef | None) -> Iterator[Function]:
+    # `cls` is the class whose body we are in (through ifs and trys); a def's own body belongs to no class.
     for child in ast.iter_child_nodes(node):
         if isinstance(child, FuncNode):
             yield Function(module, child, cls)
@@ -188,7 +189,7 @@ def _functions_in(module: Module, node: ast.AST, cls: ast.ClassDef | None) -> It
         elif isinstance(child, ast.ClassDef):
             yield from _functions_in(module, child, child)
         else:
-            yield from _functions_in(module, child, cls if isinstance(node, ast.ClassDef) else None)
+            yield from _functions_in(module, child, cls)
 
 
 def own_nodes(node: ast.AST) -> Iterator[ast.AST]:
