@@ -113,14 +113,26 @@ def _routers(module: Module) -> Iterator[Finding]:
         for key, value in zip(mapping.keys, mapping.values, strict=True):
             if not (isinstance(key, ast.Constant) and key.value == "websocket"):
                 continue
-            app = module.assigns.get(value.id, value) if isinstance(value, ast.Name) else value
-            validated = any(
-                isinstance(n, ast.Call) and (module.qualify(n.func) or "").endswith("OriginValidator")
-                for n in ast.walk(app)
-            )
-            if not validated:
+            app = module.assigns.get(value.id) if isinstance(value, ast.Name) else value
+            if app is not None and _open_to_any_origin(module, app):
                 yield finding(NO_ORIGIN_CHECK, module.rel, value.lineno, "The \"websocket\" route accepts sockets from any "
                               "origin: wrap it in AllowedHostsOriginValidator(...).")
+
+
+def _open_to_any_origin(module: Module, app: ast.expr) -> bool:
+    """True only when the whole WebSocket app is in sight, built from Channels' own pieces, with no origin validator.
+
+    A wrapper of the project's own (or of another library) may well check the origin itself: then nothing is said.
+    """
+    for node in ast.walk(app):
+        if not isinstance(node, ast.Call):
+            continue
+        name = module.qualify(node.func) or ""
+        if name.endswith("OriginValidator"):
+            return False
+        if not (name.startswith("channels.") or (isinstance(node.func, ast.Attribute) and node.func.attr == "as_asgi")):
+            return False
+    return True
 
 
 def _early_imports(module: Module, top_packages: set[str]) -> Iterator[Finding]:

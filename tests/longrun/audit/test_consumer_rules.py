@@ -130,3 +130,17 @@ class Events(AsyncHttpConsumer):
             await self.send_body(chunk.id.encode(), more_body=True)
         await self.send_body(b"")
 """) == []
+
+
+def test_a_websocket_app_built_elsewhere_or_by_a_custom_wrapper_is_not_judged(audit: Audit):
+    assert audit(files={"app/asgi.py": """
+        from channels.routing import ProtocolTypeRouter, URLRouter
+        from django.core.asgi import get_asgi_application
+
+        django_app = get_asgi_application()
+
+        from app.security import CheckedOrigins, websocket_app
+
+        application = ProtocolTypeRouter({"http": django_app, "websocket": websocket_app})
+        other = ProtocolTypeRouter({"http": django_app, "websocket": CheckedOrigins(URLRouter([]))})
+    """}) == []
