@@ -11,7 +11,7 @@ from longrun.audit import catalog
 from longrun.audit.async_rules import short
 from longrun.audit.infer import ClientKind, Context, QuerySetKind, Scope
 from longrun.audit.model import Finding, Severity, finding, rule
-from longrun.audit.walker import FuncNode, Function, Module, own_nodes, root_of
+from longrun.audit.walker import FuncNode, Function, Module, Project, own_nodes, root_of
 
 LONG_RECEIVE = rule(
     "LR301", Severity.WARNING, "Long work (a token stream, an LLM call) inside a consumer's receive",
@@ -40,10 +40,9 @@ def check(ctx: Context) -> Iterator[Finding]:
     for fn in ctx.project.functions():
         if fn.cls is not None and fn.node.name in RECEIVE_METHODS and ctx.project.is_consumer(fn.module, fn.cls):
             yield from _long_receive(ctx, fn)
-    top_packages = ctx.project.top_packages
     for module in ctx.project.modules:
         yield from _routers(module)
-        yield from _early_imports(module, top_packages)
+        yield from _early_imports(ctx.project, module)
 
 
 def _is_llm_call(scope: Scope, call: ast.Call) -> bool:
@@ -135,7 +134,7 @@ def _open_to_any_origin(module: Module, app: ast.expr) -> bool:
     return True
 
 
-def _early_imports(module: Module, top_packages: set[str]) -> Iterator[Finding]:
+def _early_imports(project: Project, module: Module) -> Iterator[Finding]:
     setup_line = None
     for stmt in module.tree.body:
         if any(isinstance(n, ast.Call) and (module.qualify(n.func) or "").endswith("get_asgi_application")
@@ -147,18 +146,29 @@ def _early_imports(module: Module, top_packages: set[str]) -> Iterator[Finding]:
     for stmt in module.tree.body:
         if stmt.lineno >= setup_line or not isinstance(stmt, ast.Import | ast.ImportFrom):
             continue
-        names = [a.name for a in stmt.names] if isinstance(stmt, ast.Import) else [
-            f"{stmt.module}.{a.name}" if stmt.module else a.name for a in stmt.names
-        ]
-        for name in names:
-            parts = name.split(".")
-            ours = (parts[0] in top_packages or stmt_level(stmt)) and "settings" not in parts
-            if (ours or any(word in parts for word in EARLY_MODULE_WORDS)) and parts[0] not in {"django", "channels"}:
+        for alias in stmt.names:
+            # The walker resolved relative imports; `import a.b` is looked up by its full name.
+            local = alias.asname or alias.name
+            name = alias.name if isinstance(stmt, ast.Import) else module.imports.get(local, local)
+            if _needs_apps(project, name):
                 yield finding(EARLY_IMPORT, module.rel, stmt.lineno, f"`{name}` is imported before "
                               "get_asgi_application() sets Django up (AppRegistryNotReady): move the import below it.")
                 break
 
 
-def stmt_level(stmt: ast.Import | ast.ImportFrom) -> bool:
-    """True for a relative import (``from .routing import ...``): always the project's own module."""
-    return isinstance(stmt, ast.ImportFrom) and stmt.level > 0
+def _needs_apps(project: Project, name: str) -> bool:
+    """True when importing ``name`` loads models or consumers: by its name, or (a module of the project) by its
+    own imports, one level down."""
+    parts = name.split(".")
+    if parts[0] in {"django", "channels"}:
+        return False
+    if any(word in parts for word in EARLY_MODULE_WORDS):
+        return True
+    target = project.by_name.get(name) or project.by_name.get(name.rpartition(".")[0])
+    if target is None:
+        return False
+    return any(
+        any(word in imported.split(".") for word in EARLY_MODULE_WORDS)
+        or imported.startswith(("channels.generic", "django.contrib.auth.models"))
+        for imported in target.imports.values()
+    )

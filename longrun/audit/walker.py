@@ -109,10 +109,6 @@ class Project:
             self._functions = [fn for module in self.modules for fn in _functions_in(module, module.tree, None)]
         return self._functions
 
-    @property
-    def top_packages(self) -> set[str]:
-        """The first component of every module name: imports starting with one of these are the project's own."""
-        return {m.name.split(".")[0] for m in self.modules if m.name}
 
     def lookup(self, qualname: str) -> tuple[Module, str] | None:
         """Splits ``pkg.mod.Name`` into the project module that defines it and the name, when it is ours."""

@@ -144,3 +144,19 @@ def test_a_websocket_app_built_elsewhere_or_by_a_custom_wrapper_is_not_judged(au
         application = ProtocolTypeRouter({"http": django_app, "websocket": websocket_app})
         other = ProtocolTypeRouter({"http": django_app, "websocket": CheckedOrigins(URLRouter([]))})
     """}) == []
+
+
+def test_a_project_module_imported_early_is_reported_only_when_it_loads_models_or_consumers(audit: Audit):
+    findings = audit(files={
+        "app/env.py": "import os\n\nDEBUG = os.environ.get('DEBUG')\n",
+        "app/stack.py": "from app.consumers import Chat\n",
+        "app/asgi.py": """
+            from django.core.asgi import get_asgi_application
+
+            from app.env import DEBUG
+            from .stack import Chat
+
+            application = get_asgi_application()
+        """,
+    })
+    assert [(f.rule, f.line) for f in findings] == [("LR303", 4)]
