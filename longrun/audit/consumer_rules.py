@@ -24,7 +24,7 @@ NO_ORIGIN_CHECK = rule(
     "or any site can open a socket with your users' cookies.",
 )
 EARLY_IMPORT = rule(
-    "LR303", Severity.ERROR, "Consumers or project modules imported before get_asgi_application() in asgi.py",
+    "LR303", Severity.ERROR, "Modules that load models or consumers imported before get_asgi_application() in asgi.py",
     "Call `django_asgi_app = get_asgi_application()` first, then import routing and consumers "
     "(otherwise AppRegistryNotReady at start-up).",
 )
