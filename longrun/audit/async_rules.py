@@ -36,6 +36,7 @@ SYNC_ORM = rule(
 SYNC_ITERATION = rule(
     "LR105", Severity.ERROR, "QuerySet evaluated synchronously (for, list(), len(), comprehension) in an async function",
     "Iterate with `async for obj in qs` (or `[obj async for obj in qs]`), count with `await qs.acount()`.",
+    fixable=True,
 )
 ASYNC_TO_SYNC = rule(
     "LR106", Severity.ERROR, "async_to_sync() called inside an async function",

@@ -1,9 +1,10 @@
 """``--fix``: the mechanical, safe rewrites inside async functions, made with libcst so formatting and comments stay.
 
-Two kinds of rewrite: ``time.sleep(x)`` becomes ``await asyncio.sleep(x)`` (importing asyncio), and a sync ORM call with an
-``a``-prefixed twin becomes ``await`` of the twin (``qs.get(...)`` -> ``await qs.aget(...)``, ``obj.save()`` ->
-``await obj.asave()``, ``get_object_or_404(...)`` -> ``await aget_object_or_404(...)``, importing the twin). The
-audit picks the calls (it knows which receivers are QuerySets); anything else stays a finding.
+Three kinds of rewrite: ``time.sleep(x)`` becomes ``await asyncio.sleep(x)`` (importing asyncio); a sync ORM call
+with an ``a``-prefixed twin becomes ``await`` of the twin (``qs.get(...)`` -> ``await qs.aget(...)``,
+``obj.save()`` -> ``await obj.asave()``, ``get_object_or_404(...)`` -> ``await aget_object_or_404(...)``, importing
+the twin); a ``for`` loop or comprehension over a QuerySet becomes ``async for``. The audit picks the places (it
+knows which receivers are QuerySets); anything else stays a finding.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
 
 from longrun.audit import catalog
-from longrun.audit.async_rules import SLEEP, SYNC_ORM, blocking_hits
+from longrun.audit.async_rules import SLEEP, SYNC_ITERATION, SYNC_ORM, blocking_hits
 from longrun.audit.infer import Context
 from longrun.audit.walker import Module, load_project, own_nodes
 
@@ -26,14 +27,21 @@ NOT_AWAITABLE = frozenset({"iterator"})
 SLEEP_FIX = "sleep"
 TWIN_FIX = "twin"
 FUNCTION_FIX = "function:"  # followed by the twin's qualified name
+ASYNC_FOR_FIX = "async for"
 
-# Keyed by the call's whole span: chained calls (`qs.filter().count()`) share their start.
-Targets = dict[tuple[int, int, int, int], str]
+# Keyed by the span of the call (chained calls, `qs.filter().count()`, share their start) or, for a loop, of the
+# expression it iterates, with what is there ("call" or "loop").
+Span = tuple[int, int, int, int, str]
+Targets = dict[Span, str]
+
+
+def _span(node: ast.expr, what: str) -> Span:
+    return node.lineno, node.col_offset, node.end_lineno or 0, node.end_col_offset or 0, what
 
 
 def fix_targets(ctx: Context, chosen: Iterable[str]) -> dict[Module, Targets]:
     """The calls to rewrite, by module and span: only direct hits in async functions, never in a generator expression."""
-    wanted = {rule.id for rule in (SLEEP, SYNC_ORM)} & set(chosen)
+    wanted = {rule.id for rule in (SLEEP, SYNC_ORM, SYNC_ITERATION)} & set(chosen)
     targets: dict[Module, Targets] = {}
     for fn in ctx.project.functions():
         if not fn.is_async:
@@ -42,9 +50,13 @@ def fix_targets(ctx: Context, chosen: Iterable[str]) -> dict[Module, Targets]:
         in_genexp = {id(n) for g in own_nodes(fn.node) if isinstance(g, ast.GeneratorExp) for n in ast.walk(g)}
         for hit in blocking_hits(ctx, fn):
             call = hit.node
-            if hit.rule.id not in wanted or not isinstance(call, ast.Call) or id(call) in in_genexp:
+            if hit.rule.id not in wanted or id(call) in in_genexp:
                 continue
-            span = (call.lineno, call.col_offset, call.end_lineno or 0, call.end_col_offset or 0)
+            if isinstance(call, ast.For | ast.comprehension):
+                targets.setdefault(fn.module, {})[_span(call.iter, "loop")] = ASYNC_FOR_FIX
+            if not isinstance(call, ast.Call) or hit.rule is SYNC_ITERATION:
+                continue
+            span = _span(call, "call")
             qualname = ctx.scope(fn).qualify(call.func) or ""
             if hit.rule is SLEEP:
                 targets.setdefault(fn.module, {})[span] = SLEEP_FIX
@@ -72,8 +84,7 @@ class _AsyncRewrite(cst.CSTTransformer):
 
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression:
         updated_node = updated_node.with_changes(func=_wrapped(updated_node.func))
-        where = self.get_metadata(PositionProvider, original_node)
-        kind = self.targets.get((where.start.line, where.start.column, where.end.line, where.end.column))
+        kind = self._target(original_node, "call")
         func = updated_node.func
         if kind == SLEEP_FIX:
             self.imports.add("import asyncio")
@@ -90,6 +101,20 @@ class _AsyncRewrite(cst.CSTTransformer):
         else:
             return updated_node
         return cst.Await(expression=call)
+
+    def leave_For(self, original_node: cst.For, updated_node: cst.For) -> cst.For:
+        if self._target(original_node.iter, "loop") == ASYNC_FOR_FIX:
+            return updated_node.with_changes(asynchronous=cst.Asynchronous())
+        return updated_node
+
+    def leave_CompFor(self, original_node: cst.CompFor, updated_node: cst.CompFor) -> cst.CompFor:
+        if self._target(original_node.iter, "loop") == ASYNC_FOR_FIX:
+            return updated_node.with_changes(asynchronous=cst.Asynchronous())
+        return updated_node
+
+    def _target(self, node: cst.CSTNode, what: str) -> str | None:
+        where = self.get_metadata(PositionProvider, node)
+        return self.targets.get((where.start.line, where.start.column, where.end.line, where.end.column, what))
 
     def leave_Attribute(self, original_node: cst.Attribute, updated_node: cst.Attribute) -> cst.Attribute:
         return updated_node.with_changes(value=_wrapped(updated_node.value))

@@ -151,3 +151,25 @@ def test_several_new_imports_go_in_stdlib_first(tmp_path: Path):
                              "async def view(request):\n    time.sleep(1)\n    return get_list_or_404(Book)\n")
     assert source.startswith("import asyncio\nfrom django.shortcuts import aget_list_or_404\nimport time\n")
     compile(source, "views.py", "exec")
+
+
+def test_loops_and_comprehensions_over_a_queryset_become_async_for(tmp_path: Path):
+    source = fixed(tmp_path, textwrap.dedent("""\
+        from app.models import Book
+
+
+        async def view(request):
+            titles = [book.title for book in Book.objects.all()]
+            for book in Book.objects.filter(title="x"):  # each match
+                titles.append(book.title)
+            return titles, len(Book.objects.all())
+    """), {"LR105"})
+    assert "titles = [book.title async for book in Book.objects.all()]" in source
+    assert '    async for book in Book.objects.filter(title="x"):  # each match\n' in source
+    assert "len(Book.objects.all())" in source  # no mechanical twin: it stays a finding
+    compile(source, "views.py", "exec")
+
+
+def test_a_loop_over_a_list_is_left_alone(tmp_path: Path):
+    original = "async def view(request):\n    for n in [1, 2]:\n        print(n)\n"
+    assert fixed(tmp_path, original, {"LR105"}) == original
