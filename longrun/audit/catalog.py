@@ -87,6 +87,8 @@ QUERYSET_SQL = frozenset(
         "get", "create", "get_or_create", "update_or_create", "bulk_create", "bulk_update", "count", "in_bulk",
         "iterator", "latest", "earliest", "first", "last", "aggregate", "exists", "contains", "update", "delete",
         "explain",
+        # Related managers (`book.tags`, `author.books`) also have these, with the same twins.
+        "add", "remove", "set", "clear",
     }
 )
 # Of those, the ones that hand back a model instance.

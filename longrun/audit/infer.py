@@ -14,6 +14,7 @@ from longrun.audit.walker import Function, Module, Project, own_nodes
 
 MANAGER_ATTRS = frozenset({"objects", "_default_manager", "_base_manager"})
 RELATION_FIELDS = ("ForeignKey", "OneToOneField")
+MANY_FIELDS = ("ManyToManyField",)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +53,8 @@ class Context:
     def __init__(self, project: Project) -> None:
         self.project = project
         self._scopes: dict[int, Scope] = {}
-        self.relations = _model_relations(project)
+        # Per model: the forward relations read lazily (`book.author`) and the related managers (`book.tags`).
+        self.relations, self.managers = _model_fields(project)
 
     def scope(self, fn: Function) -> Scope:
         """The (cached) scope of a function."""
@@ -146,9 +148,13 @@ class Scope:
                 return QuerySetKind(model)
             case ast.Attribute(value=ast.Name(id="self"), attr=attr):
                 return self._self_attribute(attr)
-            case ast.Attribute(value=receiver, attr=attr) if attr.endswith("_set"):
+            case ast.Attribute(value=receiver, attr=attr):
                 owner_kind = self.kind(receiver)
-                return QuerySetKind("") if isinstance(owner_kind, InstanceKind) else None
+                if isinstance(owner_kind, InstanceKind) and (
+                    attr.endswith("_set") or attr in self.ctx.managers.get(owner_kind.model, frozenset())
+                ):
+                    return QuerySetKind("")  # a related manager: it queries like a QuerySet
+                return None
             case ast.Name(id=name):
                 return self._name(name)
         return None
@@ -224,25 +230,56 @@ def _queryset_call(inner: QuerySetKind, method: str, call: ast.Call) -> Kind | N
     return None
 
 
-def _model_relations(project: Project) -> dict[str, frozenset[str]]:
-    """Forward relations (ForeignKey, OneToOneField) of every model class the project defines, by qualified name."""
-    relations: dict[str, frozenset[str]] = {}
+def _model_fields(project: Project) -> tuple[dict[str, frozenset[str]], dict[str, frozenset[str]]]:
+    """For every model class of the project, by qualified name: its forward relations (ForeignKey, OneToOneField)
+    and its related managers (its ManyToManyFields, and the ``related_name`` other models give it)."""
+    models: dict[str, tuple[Module, ast.ClassDef]] = {}
     for module in project.modules:
         for name, cls in module.classes.items():
             # Model bases from elsewhere (AbstractUser, TimeStampedModel) live in some `models` module.
-            bases = project.base_names(module, cls)
-            if not any(b.endswith("Model") or ".models." in b for b in bases):
-                continue
-            fields: set[str] = set()
-            for owner_module, owner in project.mro(module, cls):
-                for stmt in owner.body:
-                    target, value = _class_assignment(stmt)
-                    if target and isinstance(value, ast.Call):
-                        called = owner_module.qualify(value.func) or ""
-                        if called.endswith(RELATION_FIELDS):
-                            fields.add(target)
-            relations[f"{module.name}.{name}"] = frozenset(fields)
-    return relations
+            if any(b.endswith("Model") or ".models." in b for b in project.base_names(module, cls)):
+                models[f"{module.name}.{name}"] = (module, cls)
+    relations: dict[str, set[str]] = {model: set() for model in models}
+    managers: dict[str, set[str]] = {model: set() for model in models}
+    for model, (module, cls) in models.items():
+        for owner_module, owner in project.mro(module, cls):
+            for stmt in owner.body:
+                field, value = _class_assignment(stmt)
+                if not field or not isinstance(value, ast.Call):
+                    continue
+                called = owner_module.qualify(value.func) or ""
+                if called.endswith(RELATION_FIELDS):
+                    relations[model].add(field)
+                elif called.endswith(MANY_FIELDS):
+                    managers[model].add(field)
+                else:
+                    continue
+                reverse = _related_name(value)
+                target = _target_model(owner_module, value, model, models)
+                if reverse and target and not called.endswith("OneToOneField"):
+                    managers[target].add(reverse)
+    return ({m: frozenset(f) for m, f in relations.items()}, {m: frozenset(f) for m, f in managers.items()})
+
+
+def _related_name(field: ast.Call) -> str | None:
+    for keyword in field.keywords:
+        if keyword.arg == "related_name" and isinstance(keyword.value, ast.Constant):
+            name = keyword.value.value
+            return name if isinstance(name, str) and not name.endswith("+") else None
+    return None
+
+
+def _target_model(module: Module, field: ast.Call, own: str, models: dict[str, tuple[Module, ast.ClassDef]]) -> str | None:
+    """The model a relation field points to: a class, ``"self"``, ``"Model"`` or ``"app_label.Model"``."""
+    target = field.args[0] if field.args else next((k.value for k in field.keywords if k.arg == "to"), None)
+    if isinstance(target, ast.Constant) and isinstance(target.value, str):
+        if target.value == "self":
+            return own
+        short_name = target.value.rpartition(".")[2]
+        matches = [m for m in models if m.rpartition(".")[2] == short_name]
+        return matches[0] if len(matches) == 1 else None
+    qualname = module.qualify(target) if target is not None else None
+    return qualname if qualname in models else None
 
 
 def _class_assignment(stmt: ast.stmt) -> tuple[str | None, ast.expr | None]:

@@ -434,3 +434,35 @@ def test_djangos_sync_shortcuts_and_auth_functions_are_sync_orm_calls(audit: Aud
             login(request, book.author)
     """)
     assert [(f.rule, f.line) for f in findings] == [("LR104", 6), ("LR104", 7)]
+
+
+RELATED_MODELS = """
+from django.db import models
+
+
+class Tag(models.Model):
+    name = models.CharField(max_length=20)
+
+
+class Post(models.Model):
+    tags = models.ManyToManyField(Tag)
+
+
+class Comment(models.Model):
+    post = models.ForeignKey("Post", related_name="comments", on_delete=models.CASCADE)
+"""
+
+
+def test_related_managers_query_like_querysets(audit: Audit):
+    findings = audit(files={"app/models.py": RELATED_MODELS, "app/views.py": """
+        from app.models import Post, Tag
+
+        async def view(request):
+            post = await Post.objects.aget(pk=1)
+            tag = await Tag.objects.afirst()
+            post.tags.add(tag)
+            for comment in post.comments.all():
+                print(comment)
+            await post.tags.aremove(tag)
+    """})
+    assert [(f.rule, f.line) for f in findings] == [("LR104", 6), ("LR105", 7)]
