@@ -72,6 +72,7 @@ class Hit:
     line: int
     what: str
     node: ast.AST
+    twin: str = ""  # the awaited replacement, when there is one
 
 
 def short(node: ast.AST, limit: int = 60) -> str:
@@ -108,6 +109,14 @@ def blocking_hits(ctx: Context, fn: Function) -> list[Hit]:
     return hits
 
 
+def _twin(call: ast.Call, name: str) -> str:
+    """``await`` of the call with its function renamed: what a sync ORM call becomes (QuerySet.iterator has none)."""
+    if isinstance(call.func, ast.Attribute) and call.func.attr == "iterator":
+        return ""
+    func: ast.expr = ast.Attribute(call.func.value, name) if isinstance(call.func, ast.Attribute) else ast.Name(name)
+    return "await " + short(ast.Call(func, call.args, call.keywords))
+
+
 def _call_hit(scope: Scope, call: ast.Call) -> Hit | None:
     qualname = scope.qualify(call.func)
     line = call.lineno
@@ -119,7 +128,7 @@ def _call_hit(scope: Scope, call: ast.Call) -> Hit | None:
         # Only calling the wrapper fails on the loop's thread; building it (to hand to sync code) is fine.
         return Hit(ASYNC_TO_SYNC, line, short(call), call)
     if qualname in catalog.SYNC_DB_FUNCTIONS:
-        return Hit(SYNC_ORM, line, short(call), call)
+        return Hit(SYNC_ORM, line, short(call), call, _twin(call, catalog.SYNC_DB_FUNCTIONS[qualname]))
     if qualname in {"open", "io.open"}:
         return Hit(FILE_IO, line, short(call), call)
     if qualname in catalog.EVALUATING_BUILTINS and call.args and isinstance(scope.kind(call.args[0]), QuerySetKind):
@@ -129,9 +138,9 @@ def _call_hit(scope: Scope, call: ast.Call) -> Hit | None:
     method = call.func.attr
     receiver = scope.kind(call.func.value)
     if isinstance(receiver, QuerySetKind) and method in catalog.QUERYSET_SQL:
-        return Hit(SYNC_ORM, line, short(call), call)
+        return Hit(SYNC_ORM, line, short(call), call, _twin(call, "a" + method))
     if isinstance(receiver, InstanceKind) and method in catalog.INSTANCE_SQL:
-        return Hit(SYNC_ORM, line, short(call), call)
+        return Hit(SYNC_ORM, line, short(call), call, _twin(call, "a" + method))
     if method in catalog.FILE_METHODS:
         return Hit(FILE_IO, line, short(call), call)
     root = scope.kind(root_of(call.func))
@@ -178,7 +187,7 @@ DIRECT_MESSAGES = {
     SLEEP.id: "{what} in {where} stops the whole event loop: use `await asyncio.sleep(...)`.",
     BLOCKING_NETWORK.id: "{what} in {where} blocks the event loop for the whole network call: use an async client and "
     "await it.",
-    SYNC_ORM.id: "`{what}` in {where} raises SynchronousOnlyOperation: use its `a`-prefixed twin with await.",
+    SYNC_ORM.id: "`{what}` in {where} raises SynchronousOnlyOperation: use `{twin}`.",
     SYNC_ITERATION.id: "{what} in {where} runs the query synchronously: use `async for` (or `await qs.acount()`).",
     ASYNC_TO_SYNC.id: "`{what}` in {where} raises RuntimeError on the loop's thread: await the coroutine directly.",
     FILE_IO.id: "`{what}` in {where} blocks the event loop on disk I/O: use `await asyncio.to_thread(...)`.",
@@ -191,7 +200,10 @@ def check(ctx: Context) -> Iterator[Finding]:
         if not fn.is_async:
             continue
         for hit in blocking_hits(ctx, fn):
-            message = DIRECT_MESSAGES[hit.rule.id].format(what=hit.what, where=f"async `{fn.name}`")
+            template = DIRECT_MESSAGES[hit.rule.id]
+            if hit.rule is SYNC_ORM and not hit.twin:
+                template = "`{what}` in {where} raises SynchronousOnlyOperation: move it into `sync_to_async`."
+            message = template.format(what=hit.what, where=f"async `{fn.name}`", twin=hit.twin)
             yield _emit(fn.module, hit.rule, hit.line, message)
         for call, helper, hit in helper_hits(ctx, fn, FOLLOWED):
             yield _emit(

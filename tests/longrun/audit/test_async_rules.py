@@ -89,7 +89,7 @@ def test_a_sync_orm_call_in_an_async_function_is_reported(audit: Audit):
             return Book.objects.filter(title="x").first()
     """)
     assert rules_of(findings) == ["LR104"]
-    assert "SynchronousOnlyOperation" in findings[0].message
+    assert "raises SynchronousOnlyOperation: use `await Book.objects.filter(title='x').afirst()`" in findings[0].message
 
 
 def test_save_on_an_instance_fetched_asynchronously_is_a_sync_orm_call(audit: Audit):
