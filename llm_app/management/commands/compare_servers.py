@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shlex
+import signal
 import sys
 from pathlib import Path
 from typing import IO, Any, cast
@@ -55,6 +56,8 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         scenario = self._scenario(options)
+        # SIGTERM must stop the servers too: exit through the context managers that own them, as Ctrl-C does.
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
         # Wide enough for every column when the output is a file or a CI log, not a terminal.
         console = Console(file=cast(IO[str], self.stdout), highlight=False, width=None if self.stdout.isatty() else 220)
         command = "python manage.py compare_servers " + shlex.join(sys.argv[2:])
