@@ -1,0 +1,43 @@
+"""The small type inference the rules rely on: QuerySets, instances and clients, and when it gives up."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+from longrun.audit.infer import ClientKind, Context, InstanceKind, Kind, QuerySetKind
+from longrun.audit.walker import load_project
+
+from tests.longrun.audit.conftest import MODELS, write_tree
+
+
+def kind_of(tmp_path: Path, body: str, name: str) -> Kind | None:
+    """The kind of local ``name`` at the end of ``async def view(request, param)`` holding ``body``."""
+    source = "import httpx\nfrom app.models import Book\n\nasync def view(request, param):\n" + "".join(
+        f"    {line}\n" for line in body.splitlines()
+    )
+    write_tree(tmp_path, {"app/__init__.py": "", "app/models.py": MODELS, "app/views.py": source})
+    ctx = Context(load_project(tmp_path))
+    fn = next(f for f in ctx.project.functions() if f.node.name == "view")
+    return ctx.scope(fn).kind(ast.Name(id=name))
+
+
+def test_a_manager_chain_is_a_queryset_of_its_model(tmp_path: Path):
+    assert kind_of(tmp_path, "qs = Book.objects.filter(title='x').order_by('pk')", "qs") == QuerySetKind("app.models.Book")
+
+
+def test_select_related_is_remembered_on_the_instance(tmp_path: Path):
+    found = kind_of(tmp_path, "book = await Book.objects.select_related('author__x').aget(pk=1)", "book")
+    assert found == InstanceKind("app.models.Book", frozenset({"author"}))
+
+
+def test_a_constructed_client_is_a_client_of_its_class(tmp_path: Path):
+    assert kind_of(tmp_path, "client = httpx.Client(timeout=5)", "client") == ClientKind("httpx.Client")
+
+
+def test_a_name_assigned_two_different_kinds_is_unknown(tmp_path: Path):
+    assert kind_of(tmp_path, "x = Book.objects.all()\nx = [1]", "x") is None
+
+
+def test_a_reassigned_parameter_is_unknown(tmp_path: Path):
+    assert kind_of(tmp_path, "param = Book.objects.all()", "param") is None
