@@ -44,6 +44,38 @@ def table(comparison: Comparison) -> Table:
     return grid
 
 
+def markdown(comparison: Comparison) -> str:
+    """The figures as a Markdown table, for docs/benchmarks.md."""
+    head = (
+        "| server/path | users | ok | errors | efficiency | req/s | p50 s | p99 s | TTFT p50 s | TTFT p99 s | last user s "
+        "| server CPU % | peak RSS MiB | peak threads | RSS/in-flight KiB | sim CPU % | client CPU % |"
+    )
+    lines = [head, "|" + "---|" * head.count(" | ") + "---|"]
+    for run in comparison.runs:
+        f, s = run.figures, run.server_stats
+        errors = ", ".join(f"{k} {v}" for k, v in f["errors"].items()) or "0"
+        cells = [
+            run.label, str(run.concurrency), str(f["completed"]), errors, _s(f["efficiency"]), _s(f["throughput_rps"], 1),
+            _s(f["latency_p50_s"]), _s(f["latency_p99_s"]), _s(f["ttft_p50_s"]), _s(f["ttft_p99_s"]),
+            _s(f["last_user_wait_s"], 1), _s(s["cpu_percent"], 0), _s(s["peak_rss_bytes"] / 2**20, 0), str(s["peak_threads"]),
+            _s(run.rss_per_inflight_kib, 0), _s(run.simulator_stats["cpu_percent"], 0), _s(run.client_cpu["percent"], 0),
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def write_markdown(comparison: Comparison, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(markdown(comparison))
+
+
+def load(path: Path) -> Comparison:
+    """Reads a comparison back from its JSON file (to redraw or re-tabulate it)."""
+    data = json.loads(path.read_text())
+    runs = [RunResult(**run) for run in data["runs"]]
+    return Comparison(scenario=data["scenario"], environment=data["environment"], command=data["command"], runs=runs)
+
+
 def print_table(comparison: Comparison, console: Console) -> None:
     console.print(table(comparison))
 

@@ -68,7 +68,8 @@ class Command(BaseCommand):
             stem = Path(settings.BASE_DIR) / stem
         report.write_json(comparison, stem.with_suffix(".json"))
         report.write_chart(comparison, stem.with_suffix(".png"))
-        console.print(f"Wrote {stem.with_suffix('.json')} and {stem.with_suffix('.png')}")
+        report.write_markdown(comparison, stem.with_suffix(".md"))
+        console.print(f"Wrote {stem.with_suffix('.json')}, {stem.with_suffix('.png')} and {stem.with_suffix('.md')}")
 
     def _scenario(self, options: dict[str, Any]) -> Scenario:
         if options["quick"]:
