@@ -53,10 +53,12 @@ def test_five_sync_workers_serve_thirty_two_users_in_rounds_of_five(quick_run):
     assert rounds[0] == 5 and max(rounds) == 5 and sum(rounds) == 32
 
 
-def test_the_table_json_and_chart_are_written(quick_run):
+def test_the_table_json_chart_and_markdown_are_written(quick_run):
     data, stem, printed = quick_run
     assert "efficiency" in printed and "gunicorn/sync" in printed
     assert stem.with_suffix(".png").read_bytes().startswith(b"\x89PNG")
+    rows = stem.with_suffix(".md").read_text().splitlines()
+    assert len(rows) == 2 + len(data["runs"]) and rows[2].startswith("| gunicorn/sync | 32 | 32 | 0 |")
     assert data["environment"]["cores"] >= 1
     assert data["command"].startswith("python manage.py compare_servers")
 
