@@ -33,7 +33,7 @@ async def complete(request):
     return JsonResponse({"content": answer, "status": "complete"})
 
 
-async def _tokens(upstream, conversation):
+async def answer_tokens(upstream, conversation):
     parts = []
     status = "complete"
     try:
@@ -56,7 +56,7 @@ async def stream(request):
     upstream = await llm_client().chat.completions.create(
         model=settings.LLM_MODEL, messages=[{"role": "user", "content": prompt}], stream=True
     )
-    response = StreamingHttpResponse(_tokens(upstream, conversation), content_type="text/plain")
+    response = StreamingHttpResponse(answer_tokens(upstream, conversation), content_type="text/plain")
     response["X-Accel-Buffering"] = "no"  # nginx would otherwise buffer the stream
     return response
 

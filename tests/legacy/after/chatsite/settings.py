@@ -11,6 +11,7 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.auth",
     "django.contrib.staticfiles",
+    "channels",
     "chat",
 ]
 MIDDLEWARE = [
@@ -33,6 +34,9 @@ DATABASES = {
         # No ATOMIC_REQUESTS (LR405): Django refuses it for async views; atomic writes go in sync functions.
     }
 }
+# One process: the in-memory layer. More than one: "channels_redis.core.RedisChannelLayer" (LR404).
+CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 
