@@ -17,6 +17,7 @@ from asgiref.sync import async_to_sync
 from django.core.cache import cache
 from django.test import AsyncRequestFactory, RequestFactory
 
+from longrun.bridges import adapt_stream
 from longrun.detector import BlockingCallError, detect_blocking
 from tests.conftest import Simulator
 from tests.legacy.after.chat import middleware as after_middleware
@@ -156,3 +157,18 @@ async def test_the_migrated_middleware_runs_in_the_mode_of_the_view_behind_it(af
     sync_wrapped = after_middleware.timing(lambda request: before.JsonResponse({"ok": True}))
     assert not asyncio.iscoroutinefunction(sync_wrapped)
     assert "X-Elapsed-Ms" in sync_wrapped(RequestFactory().get("/"))
+
+
+async def test_step_3_the_bridge_streams_the_legacy_sync_generator_chunk_by_chunk_under_asgi():
+    # The guide's step 3: the sync view unchanged, its generator handed over one chunk at a time.
+    def legacy_generator() -> Any:
+        response = before.stream(before_post("/chat/stream", PROMPT))
+        return response.streaming_content
+
+    chunks = await asyncio.to_thread(legacy_generator)
+    bridged = adapt_stream(chunks, asgi=True)
+    assert hasattr(bridged, "__anext__")  # an async iterator: Django streams it instead of buffering it
+    received = [chunk async for chunk in bridged]
+    assert len([c for c in received if c]) > 1
+    whole = await asyncio.to_thread(before.complete, before_post("/chat/complete", PROMPT))
+    assert b"".join(received).decode() == json.loads(whole.content)["content"]

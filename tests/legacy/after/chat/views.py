@@ -45,6 +45,9 @@ async def answer_tokens(upstream, conversation):
         # The client went away: Django cancels this stream. Keep what was said, then let the cancellation go on.
         status = "cancelled"
         raise
+    except Exception:
+        status = "error"  # the upstream failed mid-answer: the partial text is kept, marked as such
+        raise
     finally:
         await upstream.close()  # tells the LLM server to stop generating (and billing)
         # Shielded: a second cancellation must not lose the partial answer.
