@@ -24,6 +24,9 @@ from tests.legacy.after.chat import middleware as after_middleware
 from tests.legacy.after.chat import views as after
 from tests.legacy.before.chat import views as before
 
+# Neither project writes rows, but Django's request_finished receivers (response.close()) touch the connection.
+pytestmark = pytest.mark.django_db(transaction=True)
+
 PROMPT = {"prompt": "Explain ASGI", "conversation": "c1"}
 
 
@@ -125,7 +128,7 @@ async def test_a_cancelled_migrated_stream_closes_the_upstream_call_and_saves_th
 
 
 def test_a_legacy_stream_closed_early_saves_nothing():
-    # What a client that leaves mid-answer does to the legacy view (the WSGI server closes the generator).
+    # What a client that leaves mid-answer does to the legacy view (the WSGI server closes the response).
     response = before.stream(before_post("/chat/stream", PROMPT))
     chunks = iter(response.streaming_content)
     next(chunks), next(chunks)

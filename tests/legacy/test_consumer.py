@@ -16,6 +16,9 @@ from tests.conftest import Simulator
 from tests.legacy.after.chat import views as after
 from tests.legacy.after.chat.consumers import ChatConsumer
 
+# Channels closes old database connections around every message the consumer handles.
+pytestmark = pytest.mark.django_db(transaction=True)
+
 
 @pytest.fixture
 def simulator(request: pytest.FixtureRequest) -> Simulator:
