@@ -4,6 +4,7 @@ project (each marked with a `# LRnnn` comment on its line), and nothing in the m
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -64,3 +65,19 @@ def test_pytest_collects_nothing_from_the_example_projects():
         cwd=REPO, capture_output=True, text=True, timeout=120,
     )
     assert result.returncode == 5, result.stdout + result.stderr  # 5: no tests collected
+
+
+def test_importing_the_example_s_app_modules_configures_no_django_settings():
+    # The behaviour tests import the views, helpers, middleware and consumer; the example's settings, urls, wsgi and
+    # asgi modules are never imported, so the suite's own settings (project.settings_test) stay in charge.
+    code = (
+        "import os\n"
+        "import tests.legacy.before.chat.views, tests.legacy.before.chat.middleware\n"
+        "import tests.legacy.after.chat.views, tests.legacy.after.chat.middleware, tests.legacy.after.chat.consumers\n"
+        "from django.conf import settings\n"
+        "print(os.environ.get('DJANGO_SETTINGS_MODULE'), settings.configured)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["None", "False"]
