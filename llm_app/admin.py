@@ -1,4 +1,4 @@
-"""Admin lists for conversations, messages and LLM calls, linked to each other."""
+"""Admin lists for conversations, messages and LLM calls, linked to each other and to the LLM dashboard."""
 
 from __future__ import annotations
 
@@ -10,11 +10,21 @@ from django.utils.html import format_html
 
 from llm_app.models import Conversation, LLMCall, Message
 
+# The three lists and the admin index carry a link to the dashboard (llm_app/dashboard, /admin/dashboard/).
+CHANGE_LIST_TEMPLATE = "admin/llm_app/dashboard_change_list.html"
+admin.site.index_template = "admin/llm_app/dashboard_index.html"
+
 
 def _link(name: str, obj_id: int | None, label: str) -> str:
     if obj_id is None:
         return "-"
     return format_html('<a href="{}">{}</a>', reverse(f"admin:llm_app_{name}_change", args=[obj_id]), label)
+
+
+def _list_link(name: str, conversation_id: int, label: str) -> str:
+    """Called per row: a link to the ``name`` list filtered to one conversation."""
+    url = reverse(f"admin:llm_app_{name}_changelist")
+    return format_html('<a href="{}?conversation__id__exact={}">{}</a>', url, conversation_id, label)
 
 
 class MessageInline(admin.TabularInline):  # type: ignore[type-arg]
@@ -28,8 +38,10 @@ class MessageInline(admin.TabularInline):  # type: ignore[type-arg]
 
 @admin.register(Conversation)
 class ConversationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
-    list_display = ("id", "title", "created_at", "message_count")
+    list_display = ("id", "title", "created_at", "message_count", "messages_link", "calls_link")
+    list_filter = ("created_at", "calls__path", "calls__status", "calls__model")
     search_fields = ("title", "messages__content")
+    change_list_template = CHANGE_LIST_TEMPLATE
     date_hierarchy = "created_at"
     inlines = [MessageInline]
 
@@ -42,18 +54,32 @@ class ConversationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     def message_count(self, obj: Conversation) -> int:
         return obj._messages  # type: ignore[attr-defined, no-any-return]
 
+    @admin.display(description="Message list")
+    def messages_link(self, obj: Conversation) -> str:
+        return _list_link("message", obj.pk, "messages")
+
+    @admin.display(description="Calls")
+    def calls_link(self, obj: Conversation) -> str:
+        return _list_link("llmcall", obj.pk, "LLM calls")
+
 
 @admin.register(Message)
 class MessageAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
-    list_display = ("id", "conversation_link", "role", "status", "short_content", "created_at")
-    list_filter = ("role", "status", "created_at")
+    list_display = ("id", "conversation_link", "role", "status", "short_content", "created_at", "call_link")
+    list_filter = ("role", "status", "created_at", "call__path", "call__model")
     search_fields = ("content",)
-    list_select_related = ("conversation",)
+    list_select_related = ("conversation", "call")
+    change_list_template = CHANGE_LIST_TEMPLATE
     raw_id_fields = ("conversation",)
 
     @admin.display(description="Conversation", ordering="conversation")
     def conversation_link(self, obj: Message) -> str:
         return _link("conversation", obj.conversation_id, str(obj.conversation))
+
+    @admin.display(description="LLM call")
+    def call_link(self, obj: Message) -> str:
+        call = getattr(obj, "call", None)  # only assistant messages have one
+        return _link("llmcall", call.pk if call is not None else None, f"#{call.pk}" if call is not None else "")
 
     @admin.display(description="Content")
     def short_content(self, obj: Message) -> str:
@@ -71,6 +97,7 @@ class LLMCallAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     date_hierarchy = "started_at"
     list_select_related = ("conversation", "message")
     raw_id_fields = ("conversation", "message")
+    change_list_template = CHANGE_LIST_TEMPLATE
 
     @admin.display(description="Conversation", ordering="conversation")
     def conversation_link(self, obj: LLMCall) -> str:

@@ -26,6 +26,7 @@ from asgiref.sync import sync_to_async
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.utils import timezone
 
+from llm_app import metrics
 from llm_app.models import Conversation, Interface, LLMCall, Message, Path, Status
 
 T = TypeVar("T")
@@ -178,11 +179,14 @@ def _writer() -> _SingleWriter | _ReleasingWriter:
 
 def start(*, prompt: str, conversation_id: int | None, path: Path, interface: Interface, model: str) -> CallRecord:
     """Called by sync code before the LLM call: writes the prompt, an empty answer and the LLMCall row."""
-    return _writer().run(
+    record = _writer().run(
         lambda: _write_start(
             prompt=prompt, conversation_id=conversation_id, path=path, interface=interface, model=model
         )
     )
+    # The live figures are fed here, on the caller's thread, never from the writer thread.
+    metrics.call_started(record.call_id, path=path, interface=interface, model=model)
+    return record
 
 
 async def astart(
@@ -197,7 +201,7 @@ async def astart(
         )
     )
     try:
-        return await asyncio.shield(write)
+        record = await asyncio.shield(write)
     except asyncio.CancelledError:
         # The write runs on in its thread whatever happens here. Wait for it and close the call as cancelled,
         # or a row would stay "streaming" for ever.
@@ -205,8 +209,12 @@ async def astart(
             record = await write
         except Exception:  # noqa: BLE001 (nothing was written; the cancellation is what matters)
             raise asyncio.CancelledError from None
+        metrics.call_started(record.call_id, path=path, interface=interface, model=model)
         await afinish(record=record, content="", tokens=0, ttft_ms=None, duration_ms=0.0, status=Status.CANCELLED)
         raise
+    # On the event loop: the hook only appends to a deque.
+    metrics.call_started(record.call_id, path=path, interface=interface, model=model)
+    return record
 
 
 def finish(
@@ -220,6 +228,7 @@ def finish(
     error: str = "",
 ) -> None:
     """Called by sync code when a call ends in any way: saves the (partial) answer and the call's figures."""
+    metrics.call_finished(record.call_id, status=status, ttft_ms=ttft_ms, duration_ms=duration_ms, tokens=tokens)
     _writer().run(
         lambda: _write_finish(
             record=record,
@@ -244,6 +253,8 @@ async def afinish(
     error: str = "",
 ) -> None:
     """Called by async code when a call ends in any way, cancellation included: saves the (partial) answer."""
+    # Before the write: a cancellation of this await must not leave the call counted in flight.
+    metrics.call_finished(record.call_id, status=status, ttft_ms=ttft_ms, duration_ms=duration_ms, tokens=tokens)
     write = _writer().arun(
         lambda: _write_finish(
             record=record,

@@ -1,0 +1,86 @@
+"""The dashboard's live-update socket: staff only; merges every process's snapshot and pushes the figures.
+
+Each server process publishes its own snapshot to ``metrics.GROUP`` (``metrics.Publisher``). This consumer
+joins the group, keeps the latest snapshot per (host, pid), drops those not refreshed for ``STALE_S`` (a process
+that stopped or crashed), and sends the browser the merge after each one arrives.
+
+The same socket starts the race (``{"type": "race.start", "users": N}``) and relays its progress from
+``race.GROUP``; only staff get a socket at all, so only staff can start one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+
+from llm_app import metrics
+from llm_app.dashboard import race
+
+# Close code for "forbidden", in the 4000-4999 range applications may use.
+CLOSE_FORBIDDEN = 4403
+# Idle processes publish every 5 s (``Publisher.idle_interval_s``): three missed beats mean the process is gone.
+STALE_S = 15.0
+
+
+class DashboardConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
+    async def connect(self) -> None:
+        """Called on the handshake: refuses anyone but active staff, then joins the group and asks for figures."""
+        self.snapshots: dict[tuple[str, int], tuple[float, metrics.Snapshot]] = {}
+        self.watching = False
+        user = self.scope.get("user")
+        if not (user is not None and user.is_authenticated and user.is_active and user.is_staff):
+            await self.close(code=CLOSE_FORBIDDEN)
+            return
+        await self.channel_layer.group_add(metrics.GROUP, self.channel_name)
+        await self.channel_layer.group_add(race.GROUP, self.channel_name)
+        await self.accept()
+        self.watching = True
+        # A process that serves this socket is an ASGI one, and its loop is where in-memory sends must run.
+        metrics.tracker.note_interface("asgi")
+        metrics.publisher.attach_loop(asyncio.get_running_loop())
+        metrics.publisher.watch(self.channel_name)
+        metrics.publisher.ensure_started()
+        metrics.publisher.request()
+        last = race.current()
+        if last is not None:
+            await self.send_json({"type": "race", "race": last.as_dict()})
+
+    async def disconnect(self, code: int) -> None:
+        """Called when the socket closes (also after a refused handshake): leaves the group."""
+        if not getattr(self, "watching", False):
+            return
+        metrics.publisher.unwatch(self.channel_name)
+        metrics.publisher.detach_loop(asyncio.get_running_loop())
+        await self.channel_layer.group_discard(metrics.GROUP, self.channel_name)
+        await self.channel_layer.group_discard(race.GROUP, self.channel_name)
+
+    async def receive_json(self, content: Any, **kwargs: Any) -> None:
+        """Called for a client message: a race start request; anything else asks for fresh figures."""
+        if isinstance(content, dict) and content.get("type") == "race.start":
+            await self._start_race(content.get("users", race.DEFAULT_USERS))
+            return
+        metrics.publisher.request()
+
+    async def _start_race(self, requested: Any) -> None:
+        users = race.parse_users(requested)
+        if users is None:
+            await self.send_json({"type": "race.refused", "message": f"users must be a whole number from 1 to {race.MAX_USERS}."})
+            return
+        if race.start(users) is None:
+            await self.send_json({"type": "race.refused", "message": "A race is running already: watch it, or wait until it ends."})
+
+    async def race_update(self, event: dict[str, Any]) -> None:
+        """Called for each progress message of a race (about five a second while one runs): relays it."""
+        await self.send_json({"type": "race", "race": event["race"]})
+
+    async def dashboard_snapshot(self, event: dict[str, Any]) -> None:
+        """Called for each process snapshot from the group: stores it and sends the merged figures."""
+        snapshot: metrics.Snapshot = event["snapshot"]
+        now = time.monotonic()
+        self.snapshots[(str(snapshot["host"]), int(snapshot["pid"]))] = (now, snapshot)
+        self.snapshots = {key: (at, s) for key, (at, s) in self.snapshots.items() if now - at <= STALE_S}
+        figures = metrics.merge([s for _, s in self.snapshots.values()])
+        await self.send_json({"type": "figures", "figures": figures})

@@ -1,0 +1,42 @@
+"""The dashboard page inside the admin; project/urls.py wraps it in ``admin.site.admin_view`` (staff only)."""
+
+from __future__ import annotations
+
+from typing import get_args
+
+from django.conf import settings
+from django.contrib import admin
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+
+from llm_app import metrics
+from llm_app.dashboard import race
+from llm_app.dashboard.charts import history_charts
+from llm_app.dashboard.figures import Range, history
+
+
+INTERFACE_LABELS = {"wsgi": "WSGI", "asgi": "ASGI", "none": "no server (commands)"}
+
+
+def dashboard(request: HttpRequest) -> HttpResponse:
+    """Called for GET /admin/dashboard/ (sync, like every admin view): the live frame, the race and the history charts."""
+    ranges = []
+    for range_ in get_args(Range):
+        past = history(range_)
+        ranges.append({"name": range_, "history": past, "charts": history_charts(past)})
+    context = {
+        **admin.site.each_context(request),
+        "title": "LLM dashboard",
+        "ranges": ranges,
+        "paths": metrics.PATHS,
+        "interfaces": [(name, INTERFACE_LABELS[name]) for name in metrics.INTERFACES],
+        "window_s": int(metrics.WINDOW_S),
+        "model": settings.LLM_MODEL,
+        "socket_path": "/ws/admin/dashboard/",
+        "race_max_users": race.MAX_USERS,
+        "race_default_users": race.DEFAULT_USERS,
+        "race_tokens": race.TOKENS,
+        "race_workers": race.WORKERS,
+        "race_lanes": ("sync", "async"),
+    }
+    return render(request, "admin/llm_app/dashboard.html", context)

@@ -1,0 +1,48 @@
+"""The recording of LLMCall rows feeds the live figures: a started call is in flight until it is finished."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+
+import pytest
+
+from llm_app import metrics
+from llm_app.models import Interface, Path, Status
+from llm_app.services import recording
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def fresh_figures() -> Iterator[None]:
+    metrics.tracker.reset()
+    yield
+    metrics.tracker.reset()
+
+
+def in_flight() -> dict[str, int]:
+    return metrics.merge([metrics.tracker.snapshot()])["in_flight"]  # type: ignore[no-any-return]
+
+
+def test_a_sync_call_is_in_flight_between_start_and_finish():
+    record = recording.start(prompt="hi", conversation_id=None, path=Path.SYNC, interface=Interface.WSGI, model="m")
+    assert in_flight()["sync"] == 1
+    recording.finish(record=record, content="x", tokens=1, ttft_ms=5.0, duration_ms=9.0, status=Status.COMPLETE)
+    assert in_flight()["total"] == 0
+
+
+async def test_an_async_cancelled_call_counts_as_an_upstream_call_cancelled():
+    record = await recording.astart(
+        prompt="hi", conversation_id=None, path=Path.ASYNC, interface=Interface.ASGI, model="m"
+    )
+    snapshot = metrics.merge([await metrics_snapshot()])
+    assert snapshot["in_flight"]["async"] == 1
+    await recording.afinish(record=record, content="", tokens=0, ttft_ms=None, duration_ms=3.0, status=Status.CANCELLED)
+    figures = metrics.merge([await metrics_snapshot()])
+    assert (figures["in_flight"]["total"], figures["cancelled_upstream"]["async"]) == (0, 1)
+
+
+async def metrics_snapshot() -> metrics.Snapshot:
+    """The snapshot taken off the event loop, as the publisher's thread takes it."""
+    return await asyncio.to_thread(metrics.tracker.snapshot)
