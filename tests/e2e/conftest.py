@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -16,7 +17,15 @@ from longrun.servers import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
-__all__ = ["ROOT", "free_port", "running_server", "wait_until_listening"]
+__all__ = ["ROOT", "SCREENSHOTS", "free_port", "running_server", "wait_until_listening"]
+
+CHROMIUM = os.environ.get("LONGRUN_CHROMIUM", "/usr/bin/chromium")
+SCREENSHOTS = ROOT / "artifacts" / "screenshots"
+# Chromium's own background connections are refused on a closed network; these flags keep it quiet.
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync",
+]
 
 
 def wait_until_listening(port: int, process: subprocess.Popen[Any], timeout: float = 60.0) -> None:
@@ -53,3 +62,17 @@ def server(e2e_env) -> Iterator[Callable[..., AbstractContextManager[str]]]:
         return running_server(name, env or e2e_env, **options)
 
     yield start
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Debian's chromium through Playwright, launched by path (Playwright cannot download browsers here)."""
+    if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
+        message = "Browser tests need Debian's chromium: apt-get install chromium (./run test does it as root)."
+        pytest.fail(message) if os.environ.get("CI") else pytest.skip(message)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()

@@ -5,37 +5,13 @@ Waits on the page's data-state hooks, never on sleeps. Screenshots go to artifac
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import ROOT
+from tests.e2e.conftest import SCREENSHOTS
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
-
-CHROMIUM = os.environ.get("LONGRUN_CHROMIUM", "/usr/bin/chromium")
-SCREENSHOTS = ROOT / "artifacts" / "screenshots"
-# Chromium's own background connections are refused on a closed network; these flags keep it quiet.
-CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync",
-]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
-        message = "Browser tests need Debian's chromium: apt-get install chromium (./run test does it as root)."
-        pytest.fail(message) if os.environ.get("CI") else pytest.skip(message)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture(scope="module")
