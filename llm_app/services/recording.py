@@ -20,6 +20,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from typing import TypeVar
 
 from asgiref.sync import sync_to_async
@@ -180,8 +181,8 @@ def _writer() -> _SingleWriter | _ReleasingWriter:
 def start(*, prompt: str, conversation_id: int | None, path: Path, interface: Interface, model: str) -> CallRecord:
     """Called by sync code before the LLM call: writes the prompt, an empty answer and the LLMCall row."""
     record = _writer().run(
-        lambda: _write_start(
-            prompt=prompt, conversation_id=conversation_id, path=path, interface=interface, model=model
+        partial(
+            _write_start, prompt=prompt, conversation_id=conversation_id, path=path, interface=interface, model=model
         )
     )
     # The live figures are fed here, on the caller's thread, never from the writer thread.
@@ -195,9 +196,9 @@ async def astart(
     """Called by async code before the LLM call: writes the prompt, an empty answer and the LLMCall row."""
     write = asyncio.ensure_future(
         _writer().arun(
-            lambda: _write_start(
-                prompt=prompt, conversation_id=conversation_id, path=path, interface=interface, model=model
-            )
+            partial(
+            _write_start, prompt=prompt, conversation_id=conversation_id, path=path, interface=interface, model=model
+        )
         )
     )
     try:
@@ -230,14 +231,9 @@ def finish(
     """Called by sync code when a call ends in any way: saves the (partial) answer and the call's figures."""
     metrics.call_finished(record.call_id, status=status, ttft_ms=ttft_ms, duration_ms=duration_ms, tokens=tokens)
     _writer().run(
-        lambda: _write_finish(
-            record=record,
-            content=content,
-            tokens=tokens,
-            ttft_ms=ttft_ms,
-            duration_ms=duration_ms,
-            status=status,
-            error=error,
+        partial(
+            _write_finish, record=record, content=content, tokens=tokens,
+            ttft_ms=ttft_ms, duration_ms=duration_ms, status=status, error=error,
         )
     )
 
@@ -256,14 +252,9 @@ async def afinish(
     # Before the write: a cancellation of this await must not leave the call counted in flight.
     metrics.call_finished(record.call_id, status=status, ttft_ms=ttft_ms, duration_ms=duration_ms, tokens=tokens)
     write = _writer().arun(
-        lambda: _write_finish(
-            record=record,
-            content=content,
-            tokens=tokens,
-            ttft_ms=ttft_ms,
-            duration_ms=duration_ms,
-            status=status,
-            error=error,
+        partial(
+            _write_finish, record=record, content=content, tokens=tokens,
+            ttft_ms=ttft_ms, duration_ms=duration_ms, status=status, error=error,
         )
     )
     # Shielded: this is often awaited while the caller is being cancelled (client disconnect, stop); a second
