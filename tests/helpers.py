@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 from typing import Any
 
 
@@ -25,3 +27,14 @@ def row_counts() -> dict[str, int]:
         "messages": Message.objects.count(),
         "calls": LLMCall.objects.count(),
     }
+
+
+def planted_markers(root: Path) -> set[tuple[str, int, str]]:
+    """Every ``# LRnnn`` comment in a tree of example code: the (path, line, rule) the audit must report there."""
+    markers = set()
+    for path in root.rglob("*.py"):
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            if "#" in line:
+                for rule_id in re.findall(r"LR\d{3}", line.split("#", 1)[1]):
+                    markers.add((path.relative_to(root).as_posix(), number, rule_id))
+    return markers

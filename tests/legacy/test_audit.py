@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
 import sys
 from pathlib import Path
 
 from longrun.audit.engine import audit_path
+from tests.helpers import planted_markers
 
 HERE = Path(__file__).resolve().parent
 BEFORE = HERE / "before"
@@ -18,24 +18,13 @@ AFTER = HERE / "after"
 REPO = HERE.parents[1]
 
 
-def planted(root: Path) -> set[tuple[str, int, str]]:
-    """Every `# LRnnn` comment of the tree: the (path, line, rule) the audit must report there."""
-    markers = set()
-    for path in root.rglob("*.py"):
-        for number, line in enumerate(path.read_text().splitlines(), 1):
-            if "#" in line:
-                for rule_id in re.findall(r"LR\d{3}", line.split("#", 1)[1]):
-                    markers.add((path.relative_to(root).as_posix(), number, rule_id))
-    return markers
-
-
 def test_the_audit_finds_every_planted_problem_of_the_legacy_project_and_nothing_else():
     found = {(f.path, f.line, f.rule) for f in audit_path(BEFORE)}
-    assert found == planted(BEFORE)
+    assert found == planted_markers(BEFORE)
 
 
 def test_the_legacy_project_plants_the_problems_the_guide_walks_through():
-    assert {rule for _, _, rule in planted(BEFORE)} == {
+    assert {rule for _, _, rule in planted_markers(BEFORE)} == {
         "LR102", "LR201", "LR202", "LR203", "LR204", "LR205", "LR401", "LR402", "LR403", "LR405",
     }
 
@@ -53,7 +42,7 @@ def test_the_command_line_reports_the_same_as_json_with_the_documented_exit_stat
 
     before, after = run(BEFORE), run(AFTER)
     assert before.returncode == 1, before.stderr
-    assert {(f["path"], f["line"], f["rule"]) for f in json.loads(before.stdout)} == planted(BEFORE)
+    assert {(f["path"], f["line"], f["rule"]) for f in json.loads(before.stdout)} == planted_markers(BEFORE)
     assert after.returncode == 0, after.stderr
     assert json.loads(after.stdout) == []
 

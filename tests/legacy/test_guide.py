@@ -8,7 +8,8 @@ import shutil
 from pathlib import Path
 
 from longrun.audit.engine import audit_path
-from tests.legacy.test_audit import AFTER, BEFORE, REPO, planted
+from tests.helpers import planted_markers
+from tests.legacy.test_audit import AFTER, BEFORE, REPO
 
 GUIDE = REPO / "docs" / "migration-guide.md"
 BLOCK = re.compile(r"^```(\w+)\n(.*?)^```$", re.MULTILINE | re.DOTALL)
@@ -59,4 +60,4 @@ def test_every_test_the_guide_cites_exists():
 
 def test_the_guide_names_every_problem_planted_in_the_legacy_project():
     text = GUIDE.read_text()
-    assert {rule for _, _, rule in planted(BEFORE)} <= set(re.findall(r"LR\d{3}", text))
+    assert {rule for _, _, rule in planted_markers(BEFORE)} <= set(re.findall(r"LR\d{3}", text))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
@@ -59,14 +58,3 @@ def audit(tmp_path: Path) -> Audit:
 def rules_of(findings: list[Finding]) -> list[str]:
     """The rule ids of the findings, in order."""
     return [f.rule for f in findings]
-
-
-def planted_markers(root: Path) -> set[tuple[str, int, str]]:
-    """Every ``# LRnnn`` comment in a fixture tree: the (path, line, rule) the audit must report there."""
-    markers = set()
-    for path in root.rglob("*.py"):
-        for number, line in enumerate(path.read_text().splitlines(), 1):
-            if "#" in line:
-                for rule_id in re.findall(r"LR\d{3}", line.split("#", 1)[1]):
-                    markers.add((path.relative_to(root).as_posix(), number, rule_id))
-    return markers

@@ -5,7 +5,8 @@ from __future__ import annotations
 from longrun.audit.engine import audit_path
 from longrun.audit.model import RULES
 
-from tests.longrun.audit.conftest import CORRECT, PLANTED, REPO, planted_markers
+from tests.helpers import planted_markers
+from tests.longrun.audit.conftest import CORRECT, PLANTED, REPO
 
 
 def test_the_correct_fixture_tree_produces_no_finding():
