@@ -38,7 +38,7 @@ class Command(BaseCommand):
         call_command("migrate", interactive=False, verbosity=0)
         if not settings.DEBUG:
             call_command("collectstatic", interactive=False, verbosity=0)
-        self._ensure_admin()
+        self._ensure_admin(f"http://{options['host']}:{options['port']}/admin/")
         simulator = None if options["no_simulator"] else self._start_simulator()
         argv, extra_env = server_command(
             options["server"], host=options["host"], port=options["port"], workers=options["workers"]
@@ -58,7 +58,7 @@ class Command(BaseCommand):
                     process.terminate()
                     process.wait(timeout=10)
 
-    def _ensure_admin(self) -> None:
+    def _ensure_admin(self, admin_url: str) -> None:
         """With DEBUG on, makes sure the admin can log in as the README says (admin / DJANGO_ADMIN_PASSWORD)."""
         if not settings.DEBUG:
             self.stdout.write("DEBUG is off: create an admin with `./run manage createsuperuser`.")
@@ -69,7 +69,7 @@ class Command(BaseCommand):
         user.is_staff = user.is_superuser = True
         user.set_password(password)
         user.save()
-        self.stdout.write(f"Admin: http://127.0.0.1:8000/admin/ as admin / {password} (DJANGO_ADMIN_PASSWORD)")
+        self.stdout.write(f"Admin: {admin_url} as admin / {password} (DJANGO_ADMIN_PASSWORD)")
 
     def _start_simulator(self) -> subprocess.Popen[bytes] | None:
         url = urlsplit(settings.LLM_BASE_URL)
