@@ -110,6 +110,8 @@ SYNC_DB_FUNCTIONS = {
     "django.contrib.auth.update_session_auth_hash": "aupdate_session_auth_hash",
 }
 
+# Decorators that hand back what the function returned (once, then kept): a factory under them still builds its client.
+CACHING_DECORATORS = frozenset({"functools.cache", "functools.lru_cache"})
 SYNC_TO_ASYNC = frozenset({"asgiref.sync.sync_to_async", "channels.db.database_sync_to_async"})
 ASYNC_TO_SYNC = "asgiref.sync.async_to_sync"
 ATOMIC = "django.db.transaction.atomic"

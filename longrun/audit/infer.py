@@ -10,7 +10,7 @@ import ast
 from dataclasses import dataclass
 
 from longrun.audit import catalog
-from longrun.audit.walker import Function, Module, Project, own_nodes
+from longrun.audit.walker import Function, Module, Project, is_generator, own_nodes
 
 MANAGER_ATTRS = frozenset({"objects", "_default_manager", "_base_manager"})
 RELATION_FIELDS = ("ForeignKey", "OneToOneField")
@@ -181,15 +181,18 @@ class Scope:
         if qualname in self.ctx.relations:
             # `Book(...)`: an unsaved instance; its relations are whatever it was given, so none is lazy.
             return InstanceKind(qualname, None)
-        if self.fn is None:
+        if self.fn is not None:
+            factory = self.ctx.project.resolve_call(self.fn, ast.Call(func=func, args=[], keywords=[]))
+        else:
+            factory = self.ctx.project.function(qualname) if qualname else None
+        if factory is None:
             return None
-        factory = self.ctx.project.resolve_call(self.fn, ast.Call(func=func, args=[], keywords=[]))
-        if factory is not None and factory.node.returns is not None:
+        if factory.node.returns is not None:
             # A typed factory (``def get_client() -> OpenAI``) says what it hands back.
             returned = factory.module.qualify(factory.node.returns)
             if returned in catalog.SYNC_CLIENT_CLASSES or returned in catalog.ASYNC_CLIENT_CLASSES:
                 return ClientKind(returned)
-        return None
+        return _built_client(factory)
 
     def _self_attribute(self, attr: str) -> Kind | None:
         if self.fn is None or self.fn.cls is None:
@@ -207,6 +210,27 @@ class Scope:
                 if isinstance(found, ClientKind):
                     return found
         return None
+
+
+def _built_client(factory: Function) -> ClientKind | None:
+    """The client a module-level helper hands back, read one level down: every ``return`` builds the same client
+    class (``return OpenAI(...)``). Async helpers, generators and decorators that may change the result (anything
+    but ``functools.cache``/``lru_cache``) leave it unknown."""
+    node = factory.node
+    if factory.cls is not None or isinstance(node, ast.AsyncFunctionDef) or is_generator(node):
+        return None
+    for decorator in node.decorator_list:
+        target = decorator.func if isinstance(decorator, ast.Call) else decorator
+        if factory.module.qualify(target) not in catalog.CACHING_DECORATORS:
+            return None
+    classes: set[str] = set()
+    for stmt in own_nodes(node):
+        if isinstance(stmt, ast.Return):
+            built = factory.module.qualify(stmt.value.func) if isinstance(stmt.value, ast.Call) else None
+            if built is None or built not in catalog.SYNC_CLIENT_CLASSES | catalog.ASYNC_CLIENT_CLASSES:
+                return None
+            classes.add(built)
+    return ClientKind(classes.pop()) if len(classes) == 1 else None
 
 
 def _element(kind: Kind | None) -> Kind | None:

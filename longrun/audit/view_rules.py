@@ -11,7 +11,7 @@ from longrun.audit import catalog
 from longrun.audit.async_rules import BLOCKING_NETWORK, blocking_hits, followable, helper_hits, short
 from longrun.audit.infer import ClientKind, Context, Scope
 from longrun.audit.model import Finding, Severity, finding, rule
-from longrun.audit.walker import FuncNode, Function, Module, own_nodes
+from longrun.audit.walker import FuncNode, Function, Module, is_generator, own_nodes
 
 SYNC_VIEW_NETWORK = rule(
     "LR201", Severity.WARNING, "Blocking network call (an LLM or HTTP call) in a sync view",
@@ -144,14 +144,25 @@ def _streams(ctx: Context, scope: Scope, call: ast.Call) -> Iterator[Finding]:
     if isinstance(content, ast.GeneratorExp):
         generator = "a generator expression"
     elif isinstance(content, ast.Call) and scope.fn is not None:
-        helper = ctx.project.resolve_call(scope.fn, content)
-        if helper is not None and not helper.is_async and any(
-            isinstance(n, ast.Yield | ast.YieldFrom) for n in own_nodes(helper.node)
-        ):
+        helper = _called_function(ctx, scope.fn, scope, content)
+        if helper is not None and not helper.is_async and is_generator(helper.node):
             generator = f"the sync generator `{helper.name}()`"
     if generator is not None:
         yield finding(SYNC_STREAM, scope.module.rel, call.lineno, f"StreamingHttpResponse gets {generator}: under ASGI "
                       "Django reads it whole before sending a byte. Stream from an async generator instead.")
+
+
+def _called_function(ctx: Context, fn: Function, scope: Scope, call: ast.Call) -> Function | None:
+    """The function a call in ``fn`` runs: one defined inside ``fn`` (``def gen(): ...`` then ``gen()``), which hides
+    a module-level one of the same name, else the project's own that ``resolve_call`` finds."""
+    if isinstance(call.func, ast.Name):
+        name = call.func.id
+        nested = [n for n in own_nodes(fn.node) if isinstance(n, FuncNode) and n.name == name]
+        if len(nested) == 1 and name not in scope.local_names:
+            return Function(fn.module, nested[0], None)
+        if nested:
+            return None  # defined twice, or also assigned or a parameter: which one runs is not known
+    return ctx.project.resolve_call(fn, call)
 
 
 def _timeouts(scope: Scope, call: ast.Call) -> Iterator[Finding]:

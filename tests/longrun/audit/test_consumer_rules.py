@@ -41,6 +41,23 @@ class Chat(AsyncJsonWebsocketConsumer):
 """) == []
 
 
+def test_an_llm_call_on_a_client_from_a_cached_helper_inside_receive_is_reported(audit: Audit):
+    findings = audit(CONSUMER_HEAD + """
+import functools
+from anthropic import AsyncAnthropic
+
+@functools.cache
+def claude():
+    return AsyncAnthropic(timeout=30)
+
+class Chat(AsyncJsonWebsocketConsumer):
+    async def receive_json(self, content, **kwargs):
+        reply = await claude().messages.create(model="m", max_tokens=10, messages=[])
+        await self.send_json({"t": reply.id})
+""")
+    assert rules_of(findings) == ["LR301"]
+
+
 def test_sync_orm_inside_a_consumer_method_is_reported(audit: Audit):
     findings = audit(CONSUMER_HEAD + """
 class Chat(AsyncJsonWebsocketConsumer):

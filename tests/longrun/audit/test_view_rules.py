@@ -57,6 +57,196 @@ def test_an_async_generator_handed_to_streaming_http_response_is_fine(audit: Aud
     """) == []
 
 
+def test_a_sync_generator_defined_inside_the_view_is_reported(audit: Audit):
+    findings = audit("""
+        from django.http import StreamingHttpResponse
+
+        def view(request):
+            def rows():
+                yield "a"
+
+            return StreamingHttpResponse(rows())
+    """)
+    assert [(f.rule, f.line) for f in findings] == [("LR202", 7)]
+
+
+def test_an_async_generator_defined_inside_the_view_is_fine(audit: Audit):
+    assert audit("""
+        from django.http import StreamingHttpResponse
+
+        async def view(request):
+            async def rows():
+                yield "a"
+
+            return StreamingHttpResponse(rows())
+    """) == []
+
+
+def test_a_nested_sync_generator_bridged_by_iterate_in_thread_is_fine(audit: Audit):
+    assert audit("""
+        from django.http import StreamingHttpResponse
+        from longrun.bridges import iterate_in_thread
+
+        async def view(request):
+            def rows():
+                yield "a"
+
+            return StreamingHttpResponse(iterate_in_thread(rows()))
+    """) == []
+
+
+def test_a_nested_sync_generator_bridged_by_streaming_content_for_is_fine(audit: Audit):
+    assert audit("""
+        from django.http import StreamingHttpResponse
+        from longrun.bridges import streaming_content_for
+
+        def view(request):
+            def rows():
+                yield "a"
+
+            return StreamingHttpResponse(streaming_content_for(request, rows()))
+    """) == []
+
+
+def test_a_list_body_handed_to_streaming_http_response_is_fine(audit: Audit):
+    assert audit("""
+        from django.http import StreamingHttpResponse
+
+        def view(request):
+            lines = ["a", "b"]
+            return StreamingHttpResponse(lines)
+    """) == []
+
+
+def test_a_string_body_handed_to_streaming_http_response_is_fine(audit: Audit):
+    assert audit("""
+        from django.http import StreamingHttpResponse
+
+        def view(request):
+            return StreamingHttpResponse("a")
+    """) == []
+
+
+def test_a_nested_function_hides_a_module_level_generator_of_the_same_name(audit: Audit):
+    assert audit("""
+        from django.http import StreamingHttpResponse
+
+        def rows():
+            yield "a"
+
+        def view(request):
+            def rows():
+                return ["a"]
+
+            return StreamingHttpResponse(rows())
+    """) == []
+
+
+def test_a_nested_generator_defined_twice_is_not_guessed(audit: Audit):
+    assert audit("""
+        from django.http import StreamingHttpResponse
+
+        def view(request):
+            if request.GET:
+                def rows():
+                    yield "a"
+            else:
+                async def rows():
+                    yield "a"
+            return StreamingHttpResponse(rows())
+    """) == []
+
+
+def test_a_sync_view_using_a_client_from_a_cached_helper_is_reported(audit: Audit):
+    findings = audit("""
+        import functools
+        from django.http import JsonResponse
+        from openai import OpenAI
+
+        @functools.cache
+        def _client():
+            return OpenAI(timeout=30)
+
+        def view(request):
+            client = _client()
+            return JsonResponse(client.chat.completions.create(model="m", messages=[]))
+    """)
+    assert [(f.rule, f.line) for f in findings] == [("LR201", 11)]
+
+
+def test_a_sync_view_using_a_client_from_an_uncached_helper_also_builds_it_per_request(audit: Audit):
+    findings = audit("""
+        from django.http import JsonResponse
+        from openai import OpenAI
+
+        def _client():
+            return OpenAI(timeout=30)
+
+        def view(request):
+            client = _client()
+            return JsonResponse(client.chat.completions.create(model="m", messages=[]))
+    """)
+    assert [(f.rule, f.line) for f in findings] == [("LR203", 8), ("LR201", 9)]
+
+
+def test_a_sync_view_using_a_module_client_built_by_a_helper_is_reported(audit: Audit):
+    findings = audit("""
+        import anthropic
+        from django.http import JsonResponse
+
+        def _client():
+            return anthropic.Anthropic(timeout=30)
+
+        client = _client()
+
+        def view(request):
+            return JsonResponse(client.messages.create(model="m", max_tokens=10, messages=[]))
+    """)
+    assert [(f.rule, f.line) for f in findings] == [("LR201", 10)]
+
+
+def test_an_async_function_using_a_sync_client_from_a_helper_is_reported(audit: Audit):
+    findings = audit(files={
+        "app/llm.py": "import functools\nimport anthropic\n\n@functools.lru_cache(maxsize=1)\n"
+                      "def claude():\n    return anthropic.Anthropic(timeout=30)\n",
+        "app/views.py": "from django.http import JsonResponse\nfrom app.llm import claude\n\n"
+                        "async def view(request):\n"
+                        "    return JsonResponse(claude().messages.create(model='m', max_tokens=10, messages=[]))\n",
+    })
+    assert [(f.rule, f.path, f.line) for f in findings] == [("LR101", "app/views.py", 5)]
+
+
+def test_an_async_client_from_a_helper_is_fine_in_an_async_view(audit: Audit):
+    assert audit("""
+        import functools
+        from django.http import JsonResponse
+        from openai import AsyncOpenAI
+
+        @functools.cache
+        def _client():
+            return AsyncOpenAI(timeout=30)
+
+        async def view(request):
+            client = _client()
+            return JsonResponse(await client.chat.completions.create(model="m", messages=[]))
+    """) == []
+
+
+def test_a_client_from_a_helper_under_an_unknown_decorator_is_not_assumed(audit: Audit):
+    assert audit("""
+        from django.http import JsonResponse
+        from openai import OpenAI
+        from app.wrappers import instrumented
+
+        @instrumented
+        def _client():
+            return OpenAI(timeout=30)
+
+        def view(request):
+            return JsonResponse(_client().chat.completions.create(model="m", messages=[]))
+    """) == []
+
+
 def test_a_client_built_inside_a_view_is_reported(audit: Audit):
     findings = audit("""
         import httpx
