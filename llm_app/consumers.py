@@ -48,6 +48,19 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any) -> None:
+        """Called for each frame: a frame that is not a JSON text message gets an error, not a closed socket."""
+        if text_data is None:
+            await self._error("", "Send JSON text frames, not binary ones.")
+            return
+        try:
+            content = await self.decode_json(text_data)
+        except ValueError as exc:
+            hint = '{"type": "prompt", "id": ..., "prompt": ...}'
+            await self._error("", f"The message is not valid JSON ({exc}): send {hint}.")
+            return
+        await self.receive_json(content, **kwargs)
+
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
         """Called for each client message; returns at once so the next message (a stop) is read promptly."""
         kind = content.get("type") if isinstance(content, dict) else None

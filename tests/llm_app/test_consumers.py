@@ -114,6 +114,20 @@ async def test_an_unknown_message_type_gets_an_error_that_names_the_protocol(llm
     await communicator.disconnect()
 
 
+async def test_a_frame_that_is_not_json_gets_an_error_and_the_socket_stays_open(llm, async_clients):
+    communicator = await connect()
+    await communicator.send_to(text_data="{not json")
+    message = await communicator.receive_json_from(timeout=5)
+    assert message["type"] == "error" and "not valid JSON" in message["message"]
+    await communicator.send_to(bytes_data=b"\x00\x01")
+    message = await communicator.receive_json_from(timeout=5)
+    assert message["type"] == "error" and "text frames" in message["message"]
+    await communicator.send_json_to({"type": "prompt", "id": "after", "prompt": "Still there?", "max_tokens": 2})
+    seen = await receive_until(communicator, "done", "after")
+    assert seen[-1]["status"] == "complete"
+    await communicator.disconnect()
+
+
 async def test_stop_for_an_unknown_id_gets_an_error(llm, async_clients):
     communicator = await connect()
     await communicator.send_json_to({"type": "stop", "id": "nope"})
