@@ -4,20 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import re
-import subprocess
-import sys
 import urllib.request
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
-
-ROOT = Path(__file__).resolve().parent.parent
-LISTENING = re.compile(r"LLM simulator listening on (http://\S+/v1)")
+from longrun.simulator import SimulatorProcess
 
 
 @dataclass(frozen=True)
@@ -43,47 +37,24 @@ class Simulator:
         return await asyncio.to_thread(self.stats)
 
 
-def _start_simulator(ttft_ms: int, token_ms: int, tokens: int) -> tuple[subprocess.Popen[str], Simulator]:
-    process = subprocess.Popen(
-        [
-            sys.executable, "manage.py", "llm_simulator", "--host", "127.0.0.1", "--port", "0",
-            "--ttft-ms", str(ttft_ms), "--token-ms", str(token_ms), "--tokens", str(tokens),
-        ],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "DJANGO_SETTINGS_MODULE": "project.settings_test"},
-    )
-    assert process.stdout is not None
-    line = process.stdout.readline()
-    match = LISTENING.search(line)
-    if match is None:
-        process.kill()
-        raise RuntimeError(f"The simulator did not start; its first line was {line!r}")
-    return process, Simulator(url=match.group(1), ttft_ms=ttft_ms, token_ms=token_ms, tokens=tokens)
-
-
-def _stop(process: subprocess.Popen[str]) -> None:
-    process.terminate()
-    process.wait(timeout=10)
-    if process.stdout is not None:
-        process.stdout.close()
+@contextmanager
+def _simulator(ttft_ms: int, token_ms: int, tokens: int) -> Iterator[Simulator]:
+    with SimulatorProcess(ttft_ms=ttft_ms, token_ms=token_ms, tokens=tokens) as process:
+        yield Simulator(url=process.base_url, ttft_ms=ttft_ms, token_ms=token_ms, tokens=tokens)
 
 
 @pytest.fixture(scope="session")
 def fast_simulator() -> Iterator[Simulator]:
     """A quick LLM: 20 tokens in about 0.25 s, for tests that need whole replies."""
-    process, simulator = _start_simulator(ttft_ms=50, token_ms=10, tokens=20)
-    yield simulator
-    _stop(process)
+    with _simulator(ttft_ms=50, token_ms=10, tokens=20) as simulator:
+        yield simulator
 
 
 @pytest.fixture(scope="session")
 def slow_simulator() -> Iterator[Simulator]:
     """A slow LLM: 40 tokens over about 4 s, for tests that stop or disconnect mid-reply."""
-    process, simulator = _start_simulator(ttft_ms=100, token_ms=100, tokens=40)
-    yield simulator
-    _stop(process)
+    with _simulator(ttft_ms=100, token_ms=100, tokens=40) as simulator:
+        yield simulator
 
 
 @pytest.fixture
