@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
 
-from llm_app.bench.orchestrate import _server_env  # noqa: E402
+from llm_app.bench.orchestrate import server_env  # noqa: E402
 from llm_app.bench.scenarios import FLOOR_APP  # noqa: E402
 from longrun.loadgen.figures import summarize  # noqa: E402
 from longrun.loadgen.runner import run_load  # noqa: E402
@@ -51,7 +51,7 @@ def main() -> None:
         workspace = Path(tmp)
         (workspace / "static").mkdir()
         for label, server, settings_module, kind, path in VARIANTS:
-            env = _server_env(workspace, simulator.base_url)
+            env = server_env(workspace, simulator.base_url)
             env["DJANGO_SETTINGS_MODULE"] = settings_module
             env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "benchmarks"), str(ROOT)])
             subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)

@@ -13,7 +13,6 @@ import argparse
 import asyncio
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -27,25 +26,13 @@ import websockets
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from longrun.servers import SERVERS, server_command  # noqa: E402
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
+
+from llm_app.bench.orchestrate import server_env  # noqa: E402
+from longrun.servers import SERVERS, running_server  # noqa: E402
+from longrun.simulator import SimulatorProcess  # noqa: E402
 
 PATHS = {"wsgi": ["/api/sync/stream"], "asgi": ["/api/sync/stream", "/api/async/stream", "websocket"]}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_listening(port: int, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.1)
-    raise RuntimeError(f"nothing listens on {port}")
 
 
 async def sse_once(url: str) -> tuple[float, float]:
@@ -80,29 +67,16 @@ def main() -> None:
     parser.add_argument("--servers", default="daphne,gunicorn")
     args = parser.parse_args()
 
-    sim_port = free_port()
-    simulator = subprocess.Popen(
-        [sys.executable, "manage.py", "llm_simulator", "--port", str(sim_port), "--ttft-ms", "200", "--token-ms", "40", "--tokens", "50"],
-        cwd=ROOT, stdout=subprocess.DEVNULL,
-    )
-    workdir = Path(tempfile.mkdtemp(prefix="first-token-"))
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "project.settings",
-        "DATABASE_URL": f"sqlite:///{workdir / 'db.sqlite3'}",
-        "LLM_BASE_URL": f"http://127.0.0.1:{sim_port}/v1",
-    }
-    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True)
     rows = []
-    try:
-        wait_listening(sim_port)
+    with tempfile.TemporaryDirectory(prefix="first-token-") as tmp, SimulatorProcess(
+        ttft_ms=200, token_ms=40, tokens=50
+    ) as simulator:
+        workspace = Path(tmp)
+        (workspace / "static").mkdir()
+        env = server_env(workspace, simulator.base_url)
+        subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True)
         for name in args.servers.split(","):
-            port = free_port()
-            argv, extra = server_command(name, host="127.0.0.1", port=port)
-            server = subprocess.Popen(argv, cwd=ROOT, env={**env, **extra}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            try:
-                wait_listening(port)
-                base = f"http://127.0.0.1:{port}"
+            with running_server(name, env=env, cwd=ROOT) as (base, _process):
                 for path in PATHS[SERVERS[name].interface]:
                     once = (lambda: ws_once(base)) if path == "websocket" else (lambda p=path: sse_once(base + p))
                     asyncio.run(once())  # warm-up: imports, first connection, SQLite file
@@ -110,12 +84,6 @@ def main() -> None:
                     firsts = [s[0] * 1000 for s in samples]
                     ends = [s[1] * 1000 for s in samples]
                     rows.append((name, path, statistics.median(firsts), max(firsts), statistics.median(ends)))
-            finally:
-                server.terminate()
-                server.wait(timeout=10)
-    finally:
-        simulator.terminate()
-        simulator.wait(timeout=10)
     print(f"{'server':10} {'path':20} {'TTFT p50 ms':>12} {'TTFT max ms':>12} {'end p50 ms':>11}")
     for name, path, p50, worst, end in rows:
         print(f"{name:10} {path:20} {p50:12.1f} {worst:12.1f} {end:11.1f}")

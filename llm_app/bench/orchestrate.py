@@ -93,7 +93,7 @@ def _workspace() -> Iterator[Path]:
         yield path
 
 
-def _server_env(workspace: Path, llm_url: str, database_url: str | None = None) -> dict[str, str]:
+def server_env(workspace: Path, llm_url: str, database_url: str | None = None) -> dict[str, str]:
     # Production-like: DEBUG off (no query log growing under load), a database of the run's own.
     return {
         **os.environ,
@@ -167,7 +167,7 @@ def compare(scenario: Scenario, *, command: str, progress: Progress = lambda _: 
     with _workspace() as workspace, SimulatorProcess(
         ttft_ms=timing.ttft_ms, token_ms=timing.token_ms, tokens=timing.tokens, extra_args=("--stall-cap-s", "5")
     ) as simulator:
-        env = _server_env(workspace, simulator.base_url, scenario.database_url)
+        env = server_env(workspace, simulator.base_url, scenario.database_url)
         subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True)
         for server in dict.fromkeys(t.server for t in targets):
             mine = [t for t in targets if t.server == server]
