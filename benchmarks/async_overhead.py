@@ -58,20 +58,28 @@ def main() -> None:
             with running_server(server, env=env, cwd=ROOT, app=FLOOR_APP) as (base, _process):
                 url = (base.replace("http", "ws", 1) if kind == "websocket" else base) + path
 
-                def burst() -> object:
+                def burst(kind: str = kind, url: str = url) -> object:
                     return asyncio.run(
-                        run_load(kind=kind, url=url, concurrency=args.users, payload_factory=lambda u, r: {"prompt": f"user {u}"}, origin=base)  # type: ignore[arg-type]
+                        run_load(
+                            kind=kind,
+                            url=url,
+                            concurrency=args.users,
+                            payload_factory=lambda u, r: {"prompt": f"user {u}"},
+                            origin=base,
+                        )  # type: ignore[arg-type]
                     )
 
                 burst()
                 summaries = [summarize(burst(), llm_seconds_per_request=llm_seconds) for _ in range(args.bursts)]  # type: ignore[arg-type]
-            rows.append((
-                label,
-                statistics.median(s.efficiency for s in summaries),
-                statistics.median(s.ttft_p50_s or 0 for s in summaries) * 1000,
-                statistics.median(s.last_user_wait_s or 0 for s in summaries),
-                sum(s.error_count for s in summaries),
-            ))
+            rows.append(
+                (
+                    label,
+                    statistics.median(s.efficiency for s in summaries),
+                    statistics.median(s.ttft_p50_s or 0 for s in summaries) * 1000,
+                    statistics.median(s.last_user_wait_s or 0 for s in summaries),
+                    sum(s.error_count for s in summaries),
+                )
+            )
     print(f"{'variant':42} {'efficiency':>10} {'TTFT p50 ms':>12} {'last user s':>12} {'errors':>7}")
     for label, efficiency, ttft, last, errors in rows:
         print(f"{label:42} {efficiency:10.3f} {ttft:12.0f} {last:12.2f} {errors:7d}")

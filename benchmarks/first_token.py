@@ -68,9 +68,10 @@ def main() -> None:
     args = parser.parse_args()
 
     rows = []
-    with tempfile.TemporaryDirectory(prefix="first-token-") as tmp, SimulatorProcess(
-        ttft_ms=200, token_ms=40, tokens=50
-    ) as simulator:
+    with (
+        tempfile.TemporaryDirectory(prefix="first-token-") as tmp,
+        SimulatorProcess(ttft_ms=200, token_ms=40, tokens=50) as simulator,
+    ):
         workspace = Path(tmp)
         (workspace / "static").mkdir()
         env = server_env(workspace, simulator.base_url)

@@ -102,7 +102,7 @@ async def one_stream(client: Any, model: str, deadline: float) -> StreamResult:
                         result.tokens += 1
                     if choice.finish_reason:
                         result.finish_reason = choice.finish_reason
-    except Exception as exc:  # every failure is a counted error, whatever its kind
+    except Exception as exc:  # noqa: BLE001 (every failure is a counted error, whatever its kind)
         result.error = f"{type(exc).__name__}: {str(exc)[:160]}"
     result.total_s = time.perf_counter() - started
     return result
@@ -178,8 +178,13 @@ def profile_report(profiler: cProfile.Profile, total_cpu: float) -> dict[str, An
         print(f"  {seconds:8.3f} s  {100 * seconds / profiled_total:5.1f} %  {name}")
     print("=== connection-pool bookkeeping (httpcore2 connection_pool.py / aiohttp connector.py) ===")
     for key, figures in sorted(pool_functions.items(), key=lambda item: -item[1]["cumtime_s"])[:10]:
-        print(f"  calls {figures['ncalls']:>8}  own {figures['tottime_s']:8.3f} s  cumulative {figures['cumtime_s']:8.3f} s  {key}")
-    print(f"  pool own time in total: {pool_tottime:.3f} s = {100 * pool_tottime / profiled_total:.1f} % of profiled time")
+        print(
+            f"  calls {figures['ncalls']:>8}  own {figures['tottime_s']:8.3f} s"
+            f"  cumulative {figures['cumtime_s']:8.3f} s  {key}"
+        )
+    print(
+        f"  pool own time in total: {pool_tottime:.3f} s = {100 * pool_tottime / profiled_total:.1f} % of profiled time"
+    )
     return {
         "profiled_total_s": round(profiled_total, 3),
         "by_package_s": {name: round(seconds, 3) for name, seconds in shares},
@@ -367,7 +372,13 @@ def run_one(args: argparse.Namespace, backend: str, n: int, base_url: str, sim_p
             tail = " | ".join(proc.stderr.strip().splitlines()[-3:])
             failure = f"worker exited {proc.returncode}: {tail}"
     if result is None:
-        result = {"backend": backend, "concurrency": n, "pool": args.pool or n, "rounds": args.rounds, "failed": failure}
+        result = {
+            "backend": backend,
+            "concurrency": n,
+            "pool": args.pool or n,
+            "rounds": args.rounds,
+            "failed": failure,
+        }
     result["simulator_stats"] = settled_stats(base_url)
     result["machine_busy_before_pct"] = busy_before
     return result
@@ -512,7 +523,8 @@ def parent_main(args: argparse.Namespace) -> int:
     ideal = args.rounds * (args.ttft_ms + args.tokens * args.token_ms) / 1000
     print(
         f"{env['cores']} cores, Python {env['python']}, {env['versions']}; "
-        f"{args.tokens} tokens, TTFT {args.ttft_ms:g} ms, token {args.token_ms:g} ms, {args.rounds} round(s): ideal {ideal:.2f} s"
+        f"{args.tokens} tokens, TTFT {args.ttft_ms:g} ms, token {args.token_ms:g} ms,"
+        f" {args.rounds} round(s): ideal {ideal:.2f} s"
     )
     results: list[dict[str, Any]] = []
     interrupted = False
@@ -525,9 +537,11 @@ def parent_main(args: argparse.Namespace) -> int:
                         result = run_one(args, backend, n, simulator.base_url, simulator.pid)
                         result["repeat"] = repeat + 1
                         results.append(result)
-                        print(f"[{repeat + 1}/{args.repeat}] " + "  ".join(
-                            f"{title}={value}" for (title, _k, _s), value in zip(COLUMNS, row_values(result))
-                        ) + (f"  errors: {result.get('error_kinds')}" if result.get("errors") else ""), flush=True)  # fmt: skip
+                        columns = zip(COLUMNS, row_values(result), strict=True)
+                        line = "  ".join(f"{title}={value}" for (title, _k, _s), value in columns)
+                        if result.get("errors"):
+                            line += f"  errors: {result.get('error_kinds')}"
+                        print(f"[{repeat + 1}/{args.repeat}] {line}", flush=True)
                         time.sleep(args.pause)
     except KeyboardInterrupt:
         interrupted = True
@@ -538,12 +552,23 @@ def parent_main(args: argparse.Namespace) -> int:
             path.parent.mkdir(parents=True, exist_ok=True)
             summary = median_rows(results) if args.repeat > 1 else []
             path.write_text(
-                json.dumps({"environment": env, "args": vars(args), "interrupted": interrupted, "results": results,
-                            "medians": summary}, indent=2) + "\n"  # fmt: skip
+                json.dumps(
+                    {
+                        "environment": env,
+                        "args": vars(args),
+                        "interrupted": interrupted,
+                        "results": results,
+                        "medians": summary,
+                    },
+                    indent=2,
+                )
+                + "\n"  # fmt: skip
             )
     print_table("HTTP backend: every run", results, args.markdown)
     if args.repeat > 1:
-        print_table(f"HTTP backend: medians of {args.repeat} runs (done and err summed)", median_rows(results), args.markdown)
+        print_table(
+            f"HTTP backend: medians of {args.repeat} runs (done and err summed)", median_rows(results), args.markdown
+        )
     if args.json:
         print(f"JSON written to {args.json}")
     failed = interrupted or any("failed" in r or r.get("errors") for r in results)
@@ -554,23 +579,33 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--concurrency", default="100,500,1000,2000", help="comma-separated N (default %(default)s)")
     parser.add_argument("--backends", default=",".join(BACKENDS), help="comma-separated (default %(default)s)")
-    parser.add_argument("--rounds", type=int, default=1, help="rounds of N streams through one client (2 reuses the pool)")
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="rounds of N streams through one client (2 reuses the pool)"
+    )
     parser.add_argument("--repeat", type=int, default=1, help="run the whole matrix this many times; prints medians")
     parser.add_argument("--no-warmup", dest="warmup", action="store_false", help="skip the one untimed warm-up request")
     parser.add_argument("--pool", type=int, default=None, help="max_connections (default: N, a pool sized for N)")
     parser.add_argument("--profile", action="store_true", help="cProfile each worker; prints top functions")
-    parser.add_argument("--json", default=str(DEFAULT_JSON), help="where to write results (default %(default)s; '' for none)")
+    parser.add_argument(
+        "--json", default=str(DEFAULT_JSON), help="where to write results (default %(default)s; '' for none)"
+    )
     parser.add_argument("--markdown", action="store_true", help="also print the tables as Markdown")
     parser.add_argument("--ttft-ms", type=float, default=200.0)
     parser.add_argument("--token-ms", type=float, default=40.0)
     parser.add_argument("--tokens", type=int, default=50)
     parser.add_argument("--model", default="longrun-simulator")
     parser.add_argument("--timeout", type=float, default=60.0, help="client read timeout, as LLM_TIMEOUT (default 60)")
-    parser.add_argument("--max-retries", type=int, default=0, help="SDK retries (default 0: errors are counted, not hidden)")
+    parser.add_argument(
+        "--max-retries", type=int, default=0, help="SDK retries (default 0: errors are counted, not hidden)"
+    )
     parser.add_argument("--run-timeout", type=float, default=180.0, help="bound on one worker's streams, in s")
     parser.add_argument("--pause", type=float, default=1.0, help="seconds between workers")
-    parser.add_argument("--quiet-below", type=float, default=35.0,
-                        help="before each worker, wait until the machine is less busy than this %% of all cores (0: don't)")
+    parser.add_argument(
+        "--quiet-below",
+        type=float,
+        default=35.0,
+        help="before each worker, wait until the machine is less busy than this %% of all cores (0: don't)",
+    )
     parser.add_argument("--quiet-wait", type=float, default=30.0, help="longest such wait, in s (default %(default)s)")
     parser.add_argument("--worker", nargs=2, metavar=("BACKEND", "N"), help=argparse.SUPPRESS)
     parser.add_argument("--base-url", help=argparse.SUPPRESS)

@@ -26,7 +26,7 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from longrun.simulator import SimulatorProcess  # noqa: E402
+from longrun.simulator import SimulatorProcess
 
 PROMPT = [{"role": "user", "content": "Benchmark the simulator with a steady stream of tokens."}]
 
@@ -165,10 +165,15 @@ def report(
     print(f"load generator CPU  {me_cpu:.2f} s = {100 * me_cpu / wall:.1f} % of one core")
     if firsts:
         print(f"first token         p50 {statistics.median(firsts) * 1000:.0f} ms, max {firsts[-1] * 1000:.0f} ms")
-    print(f"stream duration     p50 {statistics.median(totals):.3f} s, max {totals[-1]:.3f} s (from the client's start)")
+    print(
+        f"stream duration     p50 {statistics.median(totals):.3f} s, max {totals[-1]:.3f} s (from the client's start)"
+    )
     ramp = f"p50 {statistics.median(sends) * 1000:.0f} ms, max {sends[-1] * 1000:.0f} ms"
     print(f"ramp-up             request on the wire after {ramp}")
-    print(f"reply duration      p50 {statistics.median(served):.3f} s, max {served[-1]:.3f} s (from request sent to [DONE])")
+    print(
+        f"reply duration      p50 {statistics.median(served):.3f} s, max {served[-1]:.3f} s"
+        " (from request sent to [DONE])"
+    )
 
 
 def main() -> int:

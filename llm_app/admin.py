@@ -89,8 +89,17 @@ class MessageAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 @admin.register(LLMCall)
 class LLMCallAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_display = (
-        "id", "started_at", "path", "interface", "model", "status", "ttft_ms", "duration_ms", "tokens",
-        "conversation_link", "message_link",
+        "id",
+        "started_at",
+        "path",
+        "interface",
+        "model",
+        "status",
+        "ttft_ms",
+        "duration_ms",
+        "tokens",
+        "conversation_link",
+        "message_link",
     )
     list_filter = ("path", "interface", "status", "model", "started_at")
     search_fields = ("model", "error", "message__content")

@@ -16,12 +16,13 @@ task, and a disconnect cancels them all.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Any
 
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
-from llm_app.models import Interface, Path, Status
+from llm_app.models import CallPath, Interface, Status
 from llm_app.services import llm
 from llm_app.services.recording import ConversationNotFound
 from llm_app.services.schemas import BadRequest, ChatRequest, validate_chat_request
@@ -70,7 +71,10 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         elif kind == "stop":
             await self._stop(gen_id)
         else:
-            await self._error(gen_id, 'Unknown message: send {"type": "prompt", "id": ..., "prompt": ...} or {"type": "stop", "id": ...}.')
+            await self._error(
+                gen_id,
+                'Unknown message: send {"type": "prompt", "id": ..., "prompt": ...} or {"type": "stop", "id": ...}.',
+            )
 
     async def _start(self, gen_id: str, content: dict[str, Any]) -> None:
         if not gen_id:
@@ -80,7 +84,9 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             await self._error(gen_id, f"Generation {gen_id!r} is already running: pick a new id, or stop it first.")
             return
         if len(self.generations) >= MAX_ACTIVE_GENERATIONS:
-            await self._error(gen_id, f"At most {MAX_ACTIVE_GENERATIONS} generations may run at once on one socket: stop one first.")
+            await self._error(
+                gen_id, f"At most {MAX_ACTIVE_GENERATIONS} generations may run at once on one socket: stop one first."
+            )
             return
         try:
             chat = validate_chat_request({k: v for k, v in content.items() if k not in {"type", "id"}})
@@ -102,7 +108,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         """Runs as a task per generation: streams tokens, then done or error; a cancel ends it as cancelled."""
         generation: llm.AsyncGeneration | None = None
         try:
-            generation = await llm.astream(request=chat, path=Path.WEBSOCKET, interface=Interface.ASGI)
+            generation = await llm.astream(request=chat, path=CallPath.WEBSOCKET, interface=Interface.ASGI)
             async for event in generation:
                 match event:
                     case llm.TokenEvent(text=text):
@@ -123,10 +129,8 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
 
     async def _send_quietly(self, message: dict[str, Any]) -> None:
         # On a disconnect the socket is already gone; the partial answer is saved, there is no one to tell.
-        try:
+        with contextlib.suppress(Exception):
             await self.send_json(message)
-        except Exception:  # noqa: BLE001
-            pass
 
     async def _error(self, gen_id: str, message: str) -> None:
         await self.send_json({"type": "error", "id": gen_id, "message": message})

@@ -16,6 +16,7 @@ several server processes behind a Redis channel layer, not only for the process 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import os
 import socket
@@ -320,7 +321,7 @@ class Publisher:
         """Called by the hooks and the consumer: starts the publishing thread once per process."""
         if self._thread is not None and self._thread.is_alive():
             return
-        # Never wait for the lock (this may run on the event loop): if another caller holds it, it is starting the thread.
+        # Never wait for the lock (this may run on the event loop): whoever holds it is starting the thread.
         if not self._lock.acquire(blocking=False):
             return
         try:
@@ -369,13 +370,12 @@ class Publisher:
                 self.publish()
 
     def publish(self) -> None:
-        """Called each tick by the thread (and by tests): builds and sends one snapshot; a failed send is retried next tick."""
+        """Build and send one snapshot; a failed send is retried on the next tick."""
         snapshot = self.tracker.snapshot(threads=thread_count(), db_connections=open_db_connections())
         self._last_sent = time.monotonic()
-        try:
+        # A dashboard must never take the server down: a failed send is retried on the next tick.
+        with contextlib.suppress(Exception):
             self._send(snapshot)
-        except Exception:  # noqa: BLE001 (a dashboard must never take the server down; the next tick retries)
-            pass
 
     def _send_to_group(self, snapshot: Snapshot) -> None:
         from longrun.bridges import agroup_send

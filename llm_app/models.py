@@ -14,7 +14,7 @@ class Status(models.TextChoices):
     ERROR = "error", "Error"
 
 
-class Path(models.TextChoices):
+class CallPath(models.TextChoices):
     """Which of the three request paths served a call."""
 
     SYNC = "sync", "Sync view"
@@ -63,7 +63,7 @@ class Message(models.Model):
 class LLMCall(models.Model):
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="calls")
     message = models.OneToOneField(Message, on_delete=models.CASCADE, related_name="call")
-    path = models.CharField(max_length=16, choices=Path.choices, db_index=True)
+    path = models.CharField(max_length=16, choices=CallPath.choices, db_index=True)
     interface = models.CharField(max_length=8, choices=Interface.choices, db_index=True)
     model = models.CharField(max_length=200, db_index=True)
     started_at = models.DateTimeField(db_index=True)

@@ -13,8 +13,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if not args or args[0] != "audit":
         print(USAGE, file=sys.stderr)
-        print("python -m longrun: error: the only command is `audit` (the simulator is `python -m longrun.simulator`).",
-              file=sys.stderr)
+        print(
+            "python -m longrun: error: the only command is `audit` (the simulator is `python -m longrun.simulator`).",
+            file=sys.stderr,
+        )
         return 2
     from longrun.audit.cli import main as audit_main
 

@@ -333,7 +333,8 @@ def _channel_layer(alias: str) -> _ChannelLayer:
     if layer is None:
         raise ImproperlyConfigured(
             f"No channel layer {alias!r} is configured. Add it to settings.CHANNEL_LAYERS, e.g. "
-            f'{{"{alias}": {{"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {{"hosts": [REDIS_URL]}}}}}}, '
+            f'{{"{alias}": {{"BACKEND": "channels_redis.core.RedisChannelLayer",'
+            ' "CONFIG": {"hosts": [REDIS_URL]}}}, '
             'or "channels.layers.InMemoryChannelLayer" for a single process (development, tests).'
         )
     return cast(_ChannelLayer, layer)
@@ -342,7 +343,9 @@ def _channel_layer(alias: str) -> _ChannelLayer:
 def _check_message(message: dict[str, Any]) -> None:
     # A consumer dispatches on "type"; without it the failure shows up in another process, far from the cause.
     if not isinstance(message.get("type"), str):
-        raise ValueError(f'A group message needs a "type" naming the consumer handler (e.g. "chat.message"): {message!r}')
+        raise ValueError(
+            f'A group message needs a "type" naming the consumer handler (e.g. "chat.message"): {message!r}'
+        )
 
 
 def group_send(group: str, message: dict[str, Any], *, layer_alias: str = DEFAULT_CHANNEL_LAYER) -> None:

@@ -66,7 +66,19 @@ def server_command(
         return [python, "-m", "daphne", "-b", host, "-p", str(port), asgi_app], {}
     if name == "uvicorn":
         # Django's ASGI handler refuses the lifespan protocol; "auto" would log a spurious error at start-up.
-        return [python, "-m", "uvicorn", "--host", host, "--port", str(port), "--lifespan", "off", "--no-access-log", asgi_app], {}
+        return [
+            python,
+            "-m",
+            "uvicorn",
+            "--host",
+            host,
+            "--port",
+            str(port),
+            "--lifespan",
+            "off",
+            "--no-access-log",
+            asgi_app,
+        ], {}
     if name == "granian":
         return [python, "-m", "granian", "--interface", "asgi", "--host", host, "--port", str(port), asgi_app], {}
     if name == "runserver":
@@ -74,11 +86,36 @@ def server_command(
     if name == "runserver-asgi":
         return [python, "manage.py", "runserver", "--noreload", bind], {"DJANGO_RUNSERVER": "asgi"}
     if name == "gunicorn":
-        return [python, "-m", "gunicorn", "-w", str(workers), "-k", "sync", "-b", bind, "--timeout", "120", wsgi_app], {}
+        return [
+            python,
+            "-m",
+            "gunicorn",
+            "-w",
+            str(workers),
+            "-k",
+            "sync",
+            "-b",
+            bind,
+            "--timeout",
+            "120",
+            wsgi_app,
+        ], {}
     if name == "gthread":
         return [
-            python, "-m", "gunicorn", "-w", str(workers), "-k", "gthread", "--threads", str(threads),
-            "-b", bind, "--timeout", "120", wsgi_app,
+            python,
+            "-m",
+            "gunicorn",
+            "-w",
+            str(workers),
+            "-k",
+            "gthread",
+            "--threads",
+            str(threads),
+            "-b",
+            bind,
+            "--timeout",
+            "120",
+            wsgi_app,
         ], {}
     known = ", ".join(SERVERS)
     raise ValueError(f"Unknown server {name!r}: choose one of {known}.")
@@ -124,7 +161,12 @@ def wait_until_listening(host: str, port: int, process: subprocess.Popen[bytes],
 
 @contextmanager
 def running_server(
-    name: str, *, env: dict[str, str], cwd: str | os.PathLike[str] | None = None, host: str = "127.0.0.1", **options: Any
+    name: str,
+    *,
+    env: dict[str, str],
+    cwd: str | os.PathLike[str] | None = None,
+    host: str = "127.0.0.1",
+    **options: Any,
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """Starts server ``name`` on a free port; yields its base URL and process; stops it on exit, failure included."""
     port = free_port(host)

@@ -13,9 +13,8 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
-from longrun.detector.asgi import BlockingDetectorMiddleware  # noqa: E402
-
 from llm_app.routing import websocket_urlpatterns  # noqa: E402
+from longrun.detector.asgi import BlockingDetectorMiddleware  # noqa: E402
 
 # BlockingDetectorMiddleware passes everything through unless LONGRUN_DETECT_BLOCKING is on.
 application = BlockingDetectorMiddleware(

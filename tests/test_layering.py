@@ -15,5 +15,7 @@ def test_longrun_imports_nothing_from_the_demo_project():
                 names = [alias.name for alias in node.names]
             elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
                 names = [node.module]
-            offenders += [f"{path.relative_to(LONGRUN.parent)}: {n}" for n in names if n.split(".")[0] in {"llm_app", "project"}]
+            offenders += [
+                f"{path.relative_to(LONGRUN.parent)}: {n}" for n in names if n.split(".")[0] in {"llm_app", "project"}
+            ]
     assert offenders == []

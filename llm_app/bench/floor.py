@@ -84,7 +84,13 @@ async def app(scope: Scope, receive: Any, send: Any) -> None:
         reply = await _get_client().chat.completions.create(**kwargs, stream=False)
         text = reply.choices[0].message.content or ""
         elapsed = round((time.perf_counter() - started) * 1000, 1)
-        body = {"content": text, "tokens": len(text.split()), "ttft_ms": elapsed, "duration_ms": elapsed, "status": "complete"}
+        body = {
+            "content": text,
+            "tokens": len(text.split()),
+            "ttft_ms": elapsed,
+            "duration_ms": elapsed,
+            "status": "complete",
+        }
         await _respond(send, 200, b"application/json", json.dumps(body).encode())
         return
     await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/event-stream")]})

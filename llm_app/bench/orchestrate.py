@@ -23,13 +23,13 @@ from pathlib import Path
 from typing import Any
 
 import psutil  # type: ignore[import-untyped]
+
+from llm_app.bench.scenarios import FLOOR_APP, Scenario, Target
 from longrun.loadgen.figures import summarize
 from longrun.loadgen.procstats import ProcessTreeSampler, sample_tree
 from longrun.loadgen.runner import run_load
 from longrun.servers import running_server
 from longrun.simulator import SimulatorProcess
-
-from llm_app.bench.scenarios import FLOOR_APP, Scenario, Target
 
 ROOT = Path(__file__).resolve().parents[2]
 WARM_UP_USERS = 100
@@ -138,7 +138,9 @@ def served_per_round(results: list[Any], llm_seconds: float) -> list[int]:
     return rounds
 
 
-def _measure(target: Target, base: str, server_pid: int, simulator_pid: int, concurrency: int, scenario: Scenario) -> RunResult:
+def _measure(
+    target: Target, base: str, server_pid: int, simulator_pid: int, concurrency: int, scenario: Scenario
+) -> RunResult:
     idle = sample_tree(psutil.Process(server_pid))
     with ProcessTreeSampler(server_pid) as server_sampler, ProcessTreeSampler(simulator_pid) as simulator_sampler:
         run = _load(target, base, concurrency, scenario)
@@ -164,9 +166,12 @@ def compare(scenario: Scenario, *, command: str, progress: Progress = lambda _: 
     comparison = Comparison(scenario=_scenario_dict(scenario), environment=environment(), command=command)
     timing = scenario.timing
     targets = scenario.targets()
-    with _workspace() as workspace, SimulatorProcess(
-        ttft_ms=timing.ttft_ms, token_ms=timing.token_ms, tokens=timing.tokens, extra_args=("--stall-cap-s", "5")
-    ) as simulator:
+    with (
+        _workspace() as workspace,
+        SimulatorProcess(
+            ttft_ms=timing.ttft_ms, token_ms=timing.token_ms, tokens=timing.tokens, extra_args=("--stall-cap-s", "5")
+        ) as simulator,
+    ):
         env = server_env(workspace, simulator.base_url, scenario.database_url)
         subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True)
         for server in dict.fromkeys(t.server for t in targets):

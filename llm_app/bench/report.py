@@ -10,9 +10,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from longrun.servers import SERVERS
-
 from llm_app.bench.orchestrate import Comparison, RunResult
+from longrun.servers import SERVERS
 
 SERVERS_WSGI = {name for name, server in SERVERS.items() if server.interface == "wsgi"}
 
@@ -25,8 +24,23 @@ def table(comparison: Comparison) -> Table:
     llm = comparison.scenario["llm_seconds_per_request"]
     grid = Table(title=f"compare_servers: one LLM call of {llm:g}s per request", show_lines=False)
     columns = [
-        "server/path", "users", "ok", "errors", "efficiency", "req/s", "p50 s", "p95 s", "p99 s", "TTFT p50",
-        "TTFT p99", "last user s", "server CPU %", "peak RSS MiB", "threads", "RSS/in-flight KiB", "sim CPU %",
+        "server/path",
+        "users",
+        "ok",
+        "errors",
+        "efficiency",
+        "req/s",
+        "p50 s",
+        "p95 s",
+        "p99 s",
+        "TTFT p50",
+        "TTFT p99",
+        "last user s",
+        "server CPU %",
+        "peak RSS MiB",
+        "threads",
+        "RSS/in-flight KiB",
+        "sim CPU %",
         "client CPU %",
     ]
     for column in columns:
@@ -35,10 +49,23 @@ def table(comparison: Comparison) -> Table:
         f, s = run.figures, run.server_stats
         errors = ", ".join(f"{k} {v}" for k, v in f["errors"].items()) or "0"
         grid.add_row(
-            run.label, str(run.concurrency), str(f["completed"]), errors, _s(f["efficiency"]), _s(f["throughput_rps"], 1),
-            _s(f["latency_p50_s"]), _s(f["latency_p95_s"]), _s(f["latency_p99_s"]), _s(f["ttft_p50_s"]),
-            _s(f["ttft_p99_s"]), _s(f["last_user_wait_s"], 1), _s(s["cpu_percent"], 0), _s(s["peak_rss_bytes"] / 2**20, 0),
-            str(s["peak_threads"]), _s(run.rss_per_inflight_kib, 0), _s(run.simulator_stats["cpu_percent"], 0),
+            run.label,
+            str(run.concurrency),
+            str(f["completed"]),
+            errors,
+            _s(f["efficiency"]),
+            _s(f["throughput_rps"], 1),
+            _s(f["latency_p50_s"]),
+            _s(f["latency_p95_s"]),
+            _s(f["latency_p99_s"]),
+            _s(f["ttft_p50_s"]),
+            _s(f["ttft_p99_s"]),
+            _s(f["last_user_wait_s"], 1),
+            _s(s["cpu_percent"], 0),
+            _s(s["peak_rss_bytes"] / 2**20, 0),
+            str(s["peak_threads"]),
+            _s(run.rss_per_inflight_kib, 0),
+            _s(run.simulator_stats["cpu_percent"], 0),
             _s(run.client_cpu["percent"], 0),
         )
     return grid
@@ -47,7 +74,8 @@ def table(comparison: Comparison) -> Table:
 def markdown(comparison: Comparison) -> str:
     """The figures as a Markdown table, for docs/benchmarks.md."""
     head = (
-        "| server/path | users | ok | errors | efficiency | req/s | p50 s | p99 s | TTFT p50 s | TTFT p99 s | last user s "
+        "| server/path | users | ok | errors | efficiency | req/s | p50 s | p99 s | TTFT p50 s | TTFT p99 s "
+        "| last user s "
         "| server CPU % | peak RSS MiB | peak threads | RSS/in-flight KiB | sim CPU % | client CPU % |"
     )
     lines = [head, "|" + "---|" * head.count(" | ") + "---|"]
@@ -55,10 +83,23 @@ def markdown(comparison: Comparison) -> str:
         f, s = run.figures, run.server_stats
         errors = ", ".join(f"{k} {v}" for k, v in f["errors"].items()) or "0"
         cells = [
-            run.label, str(run.concurrency), str(f["completed"]), errors, _s(f["efficiency"]), _s(f["throughput_rps"], 1),
-            _s(f["latency_p50_s"]), _s(f["latency_p99_s"]), _s(f["ttft_p50_s"]), _s(f["ttft_p99_s"]),
-            _s(f["last_user_wait_s"], 1), _s(s["cpu_percent"], 0), _s(s["peak_rss_bytes"] / 2**20, 0), str(s["peak_threads"]),
-            _s(run.rss_per_inflight_kib, 0), _s(run.simulator_stats["cpu_percent"], 0), _s(run.client_cpu["percent"], 0),
+            run.label,
+            str(run.concurrency),
+            str(f["completed"]),
+            errors,
+            _s(f["efficiency"]),
+            _s(f["throughput_rps"], 1),
+            _s(f["latency_p50_s"]),
+            _s(f["latency_p99_s"]),
+            _s(f["ttft_p50_s"]),
+            _s(f["ttft_p99_s"]),
+            _s(f["last_user_wait_s"], 1),
+            _s(s["cpu_percent"], 0),
+            _s(s["peak_rss_bytes"] / 2**20, 0),
+            str(s["peak_threads"]),
+            _s(run.rss_per_inflight_kib, 0),
+            _s(run.simulator_stats["cpu_percent"], 0),
+            _s(run.client_cpu["percent"], 0),
         ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
@@ -124,7 +165,10 @@ def write_chart(comparison: Comparison, path: Path) -> None:
     (right.axvline if len(levels) == 1 else right.axhline)(llm, color="grey", linewidth=0.8, linestyle=":")
     for axis in (left, right):
         axis.grid(True, alpha=0.3)
-    fig.suptitle(f"{comparison.environment['date_utc']} UTC, {comparison.environment['cores']} cores: {comparison.command}", fontsize=9)
+    fig.suptitle(
+        f"{comparison.environment['date_utc']} UTC, {comparison.environment['cores']} cores: {comparison.command}",
+        fontsize=9,
+    )
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)

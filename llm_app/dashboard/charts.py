@@ -34,25 +34,35 @@ def _nice_max(value: float) -> float:
     return value
 
 
-def _frame(chart_id: str, title: str, unit: str, top: float, labels: Sequence[str], series: Sequence[Series]) -> list[str]:
+def _frame(
+    chart_id: str, title: str, unit: str, top: float, labels: Sequence[str], series: Sequence[Series]
+) -> list[str]:
     plot_h = HEIGHT - TOP - BOTTOM
     parts = [
         f'<svg class="chart" id="{escape(chart_id)}" data-chart="{escape(chart_id)}" data-points="{len(labels)}" '
         f'viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-label="{escape(title)}" xmlns="http://www.w3.org/2000/svg">',
-        f'<title>{escape(title)}</title>',
+        f"<title>{escape(title)}</title>",
         f'<text class="chart-title" x="{LEFT}" y="14">{escape(title)}</text>',
     ]
     for fraction in (0.0, 0.5, 1.0):
         y = TOP + plot_h * (1 - fraction)
         parts.append(f'<line class="grid" x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y:.1f}" y2="{y:.1f}"/>')
-        parts.append(f'<text class="axis" x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end">{_fmt(top * fraction)}{escape(unit)}</text>')
+        parts.append(
+            f'<text class="axis" x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end">'
+            f"{_fmt(top * fraction)}{escape(unit)}</text>"
+        )
     if labels:
         for index in sorted({0, len(labels) // 2, len(labels) - 1}):
             x = _x(index, len(labels))
-            parts.append(f'<text class="axis" x="{x:.1f}" y="{HEIGHT - 8}" text-anchor="middle">{escape(labels[index])}</text>')
+            parts.append(
+                f'<text class="axis" x="{x:.1f}" y="{HEIGHT - 8}" text-anchor="middle">{escape(labels[index])}</text>'
+            )
     legend_x = WIDTH - RIGHT
     for item in reversed(series):
-        parts.append(f'<text class="legend {escape(item.css)}" x="{legend_x}" y="14" text-anchor="end">{escape(item.name)}</text>')
+        parts.append(
+            f'<text class="legend {escape(item.css)}" x="{legend_x}" y="14" text-anchor="end">'
+            f"{escape(item.name)}</text>"
+        )
         legend_x -= 9 * len(item.name) + 14
     return parts
 
@@ -71,7 +81,9 @@ def _y(value: float, top: float) -> float:
     return TOP + plot_h * (1 - value / top)
 
 
-def line_chart(chart_id: str, title: str, labels: Sequence[str], series: Sequence[Series], *, unit: str = "") -> SafeString:
+def line_chart(
+    chart_id: str, title: str, labels: Sequence[str], series: Sequence[Series], *, unit: str = ""
+) -> SafeString:
     """Called by the view: one polyline per series; a bucket without a value breaks the line."""
     top = _nice_max(max((v for s in series for v in s.values if v is not None), default=0.0))
     parts = _frame(chart_id, title, unit, top, labels, series)
@@ -91,7 +103,9 @@ def line_chart(chart_id: str, title: str, labels: Sequence[str], series: Sequenc
     return mark_safe("".join(parts))  # every interpolated text above went through escape()
 
 
-def bar_chart(chart_id: str, title: str, labels: Sequence[str], stacks: Sequence[Series], *, unit: str = "") -> SafeString:
+def bar_chart(
+    chart_id: str, title: str, labels: Sequence[str], stacks: Sequence[Series], *, unit: str = ""
+) -> SafeString:
     """Called by the view: stacked bars per bucket, the first series at the bottom."""
     totals = [sum(s.values[i] or 0 for s in stacks) for i in range(len(labels))]
     top = _nice_max(max(totals, default=0.0))

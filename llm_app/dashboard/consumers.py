@@ -67,10 +67,14 @@ class DashboardConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
     async def _start_race(self, requested: Any) -> None:
         users = race.parse_users(requested)
         if users is None:
-            await self.send_json({"type": "race.refused", "message": f"users must be a whole number from 1 to {race.MAX_USERS}."})
+            await self.send_json(
+                {"type": "race.refused", "message": f"users must be a whole number from 1 to {race.MAX_USERS}."}
+            )
             return
         if race.start(users) is None:
-            await self.send_json({"type": "race.refused", "message": "A race is running already: watch it, or wait until it ends."})
+            await self.send_json(
+                {"type": "race.refused", "message": "A race is running already: watch it, or wait until it ends."}
+            )
 
     async def race_update(self, event: dict[str, Any]) -> None:
         """Called for each progress message of a race (about five a second while one runs): relays it."""

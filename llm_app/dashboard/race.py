@@ -25,6 +25,7 @@ from typing import Any
 
 import aiohttp
 from django.conf import settings
+
 from longrun.bridges import agroup_send
 from longrun.servers import running_server
 
@@ -174,7 +175,7 @@ async def _user(session: aiohttp.ClientSession, base: str, lane: Lane, index: in
                     event = "message"
             else:
                 lane.states[index] = "error"
-    except (aiohttp.ClientError, OSError, asyncio.TimeoutError):
+    except (TimeoutError, aiohttp.ClientError, OSError):
         lane.states[index] = "error"
     finally:
         if race.running_since is not None and all(s in {"done", "error"} for s in lane.states):

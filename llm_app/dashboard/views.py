@@ -14,12 +14,11 @@ from llm_app.dashboard import race
 from llm_app.dashboard.charts import history_charts
 from llm_app.dashboard.figures import Range, history
 
-
 INTERFACE_LABELS = {"wsgi": "WSGI", "asgi": "ASGI", "none": "no server (commands)"}
 
 
 def dashboard(request: HttpRequest) -> HttpResponse:
-    """Called for GET /admin/dashboard/ (sync, like every admin view): the live frame, the race and the history charts."""
+    """The dashboard page (sync, like every admin view): the live frame, the race and the history charts."""
     ranges = []
     for range_ in get_args(Range):
         past = history(range_)

@@ -5,57 +5,115 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='Conversation',
+            name="Conversation",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('title', models.CharField(blank=True, max_length=200)),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("title", models.CharField(blank=True, max_length=200)),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
             ],
             options={
-                'ordering': ['-created_at'],
+                "ordering": ["-created_at"],
             },
         ),
         migrations.CreateModel(
-            name='Message',
+            name="Message",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('role', models.CharField(choices=[('user', 'User'), ('assistant', 'Assistant')], max_length=16)),
-                ('content', models.TextField(blank=True)),
-                ('status', models.CharField(choices=[('streaming', 'Streaming'), ('complete', 'Complete'), ('cancelled', 'Cancelled'), ('error', 'Error')], db_index=True, default='complete', max_length=16)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('conversation', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='messages', to='llm_app.conversation')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("role", models.CharField(choices=[("user", "User"), ("assistant", "Assistant")], max_length=16)),
+                ("content", models.TextField(blank=True)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("streaming", "Streaming"),
+                            ("complete", "Complete"),
+                            ("cancelled", "Cancelled"),
+                            ("error", "Error"),
+                        ],
+                        db_index=True,
+                        default="complete",
+                        max_length=16,
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "conversation",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="messages", to="llm_app.conversation"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['created_at', 'id'],
+                "ordering": ["created_at", "id"],
             },
         ),
         migrations.CreateModel(
-            name='LLMCall',
+            name="LLMCall",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('path', models.CharField(choices=[('sync', 'Sync view'), ('async', 'Async view'), ('websocket', 'WebSocket consumer'), ('command', 'Management command')], db_index=True, max_length=16)),
-                ('interface', models.CharField(choices=[('wsgi', 'WSGI'), ('asgi', 'ASGI'), ('none', 'None (command)')], db_index=True, max_length=8)),
-                ('model', models.CharField(db_index=True, max_length=200)),
-                ('started_at', models.DateTimeField(db_index=True)),
-                ('ttft_ms', models.FloatField(blank=True, null=True)),
-                ('duration_ms', models.FloatField(blank=True, null=True)),
-                ('tokens', models.PositiveIntegerField(default=0)),
-                ('status', models.CharField(choices=[('streaming', 'Streaming'), ('complete', 'Complete'), ('cancelled', 'Cancelled'), ('error', 'Error')], db_index=True, default='streaming', max_length=16)),
-                ('error', models.TextField(blank=True)),
-                ('conversation', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='calls', to='llm_app.conversation')),
-                ('message', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='call', to='llm_app.message')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "path",
+                    models.CharField(
+                        choices=[
+                            ("sync", "Sync view"),
+                            ("async", "Async view"),
+                            ("websocket", "WebSocket consumer"),
+                            ("command", "Management command"),
+                        ],
+                        db_index=True,
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "interface",
+                    models.CharField(
+                        choices=[("wsgi", "WSGI"), ("asgi", "ASGI"), ("none", "None (command)")],
+                        db_index=True,
+                        max_length=8,
+                    ),
+                ),
+                ("model", models.CharField(db_index=True, max_length=200)),
+                ("started_at", models.DateTimeField(db_index=True)),
+                ("ttft_ms", models.FloatField(blank=True, null=True)),
+                ("duration_ms", models.FloatField(blank=True, null=True)),
+                ("tokens", models.PositiveIntegerField(default=0)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("streaming", "Streaming"),
+                            ("complete", "Complete"),
+                            ("cancelled", "Cancelled"),
+                            ("error", "Error"),
+                        ],
+                        db_index=True,
+                        default="streaming",
+                        max_length=16,
+                    ),
+                ),
+                ("error", models.TextField(blank=True)),
+                (
+                    "conversation",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="calls", to="llm_app.conversation"
+                    ),
+                ),
+                (
+                    "message",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="call", to="llm_app.message"
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'LLM call',
-                'ordering': ['-started_at'],
+                "verbose_name": "LLM call",
+                "ordering": ["-started_at"],
             },
         ),
     ]

@@ -19,7 +19,7 @@ import httpx2
 import openai
 from django.conf import settings
 
-from llm_app.models import Interface, Path, Status
+from llm_app.models import CallPath, Interface, Status
 from llm_app.services import recording
 from llm_app.services.clients import aget_client, get_client
 from llm_app.services.schemas import ChatRequest, ChatResult
@@ -68,11 +68,23 @@ def describe_failure(exc: BaseException) -> tuple[int, str]:
     """Maps an upstream exception to the HTTP status to answer (502 or 504) and a message that says what to check."""
     base = settings.LLM_BASE_URL
     if _refused(exc):
-        return 502, f"Could not reach the LLM at {base}: is it running? (./run serve starts the simulator; check LLM_BASE_URL.)"
+        return (
+            502,
+            f"Could not reach the LLM at {base}: is it running?"
+            " (./run serve starts the simulator; check LLM_BASE_URL.)",
+        )
     if isinstance(exc, openai.APITimeoutError | httpx2.TimeoutException | TimeoutError):
-        return 504, f"The LLM at {base} did not answer within LLM_TIMEOUT={settings.LLM_TIMEOUT:g}s. Try again, or raise LLM_TIMEOUT."
+        return (
+            504,
+            f"The LLM at {base} did not answer within LLM_TIMEOUT={settings.LLM_TIMEOUT:g}s."
+            " Try again, or raise LLM_TIMEOUT.",
+        )
     if isinstance(exc, openai.APIConnectionError):
-        return 502, f"Could not reach the LLM at {base}: is it running? (./run serve starts the simulator; check LLM_BASE_URL.)"
+        return (
+            502,
+            f"Could not reach the LLM at {base}: is it running?"
+            " (./run serve starts the simulator; check LLM_BASE_URL.)",
+        )
     if isinstance(exc, openai.APIStatusError):
         return 502, f"The LLM at {base} answered HTTP {exc.status_code}: {exc.message}"
     return 502, f"The LLM at {base} sent a broken reply ({type(exc).__name__}: {exc}). Try again."
@@ -133,7 +145,7 @@ def _create_kwargs(request: ChatRequest, record: recording.CallRecord, *, stream
     return kwargs
 
 
-def _start_kwargs(request: ChatRequest, path: Path, interface: Interface) -> dict[str, Any]:
+def _start_kwargs(request: ChatRequest, path: CallPath, interface: Interface) -> dict[str, Any]:
     return {
         "prompt": request.prompt,
         "conversation_id": request.conversation,
@@ -157,7 +169,7 @@ def _finish_kwargs(result: ChatResult, error: str = "") -> dict[str, Any]:
 # --- non-streaming -------------------------------------------------------------------------------------------
 
 
-def complete(*, request: ChatRequest, path: Path, interface: Interface) -> ChatResult:
+def complete(*, request: ChatRequest, path: CallPath, interface: Interface) -> ChatResult:
     """Called by sync code: one whole reply. Raises ConversationNotFound before, UpstreamError after a failure."""
     record = recording.start(**_start_kwargs(request, path, interface))
     tally = _Tally()
@@ -174,7 +186,7 @@ def complete(*, request: ChatRequest, path: Path, interface: Interface) -> ChatR
     return result
 
 
-async def acomplete(*, request: ChatRequest, path: Path, interface: Interface) -> ChatResult:
+async def acomplete(*, request: ChatRequest, path: CallPath, interface: Interface) -> ChatResult:
     """Called by async code: one whole reply; a cancellation (disconnect) is recorded, then re-raised."""
     record = await recording.astart(**_start_kwargs(request, path, interface))
     tally = _Tally()
@@ -238,7 +250,7 @@ class Generation:
                     tally.token(text)
                     yield TokenEvent(text)
             status = Status.COMPLETE
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 (any failure ends the call as an error, its partial text kept)
             status = Status.ERROR
             http_status, message = describe_failure(exc)
         finally:
@@ -294,7 +306,7 @@ class AsyncGeneration:
                     tally.token(text)
                     yield TokenEvent(text)
             status = Status.COMPLETE
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 (any failure ends the call as an error, its partial text kept)
             status = Status.ERROR
             http_status, message = describe_failure(exc)
         finally:
@@ -309,13 +321,13 @@ class AsyncGeneration:
             yield DoneEvent(result=self.result)
 
 
-def stream(*, request: ChatRequest, path: Path, interface: Interface) -> Generation:
+def stream(*, request: ChatRequest, path: CallPath, interface: Interface) -> Generation:
     """Called by sync code: records the call now (ConversationNotFound raises here), streams when iterated."""
     record = recording.start(**_start_kwargs(request, path, interface))
     return Generation(request=request, record=record)
 
 
-async def astream(*, request: ChatRequest, path: Path, interface: Interface) -> AsyncGeneration:
+async def astream(*, request: ChatRequest, path: CallPath, interface: Interface) -> AsyncGeneration:
     """Called by async code: records the call now (ConversationNotFound raises here), streams when iterated."""
     record = await recording.astart(**_start_kwargs(request, path, interface))
     return AsyncGeneration(request=request, record=record)

@@ -28,7 +28,7 @@ from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.utils import timezone
 
 from llm_app import metrics
-from llm_app.models import Conversation, Interface, LLMCall, Message, Path, Status
+from llm_app.models import CallPath, Conversation, Interface, LLMCall, Message, Status
 
 T = TypeVar("T")
 
@@ -61,7 +61,7 @@ class CallRecord:
 
 
 def _write_start(
-    *, prompt: str, conversation_id: int | None, path: Path, interface: Interface, model: str
+    *, prompt: str, conversation_id: int | None, path: CallPath, interface: Interface, model: str
 ) -> CallRecord:
     with transaction.atomic():
         if conversation_id is None:
@@ -178,7 +178,7 @@ def _writer() -> _SingleWriter | _ReleasingWriter:
 # --- the public twins ----------------------------------------------------------------------------------------
 
 
-def start(*, prompt: str, conversation_id: int | None, path: Path, interface: Interface, model: str) -> CallRecord:
+def start(*, prompt: str, conversation_id: int | None, path: CallPath, interface: Interface, model: str) -> CallRecord:
     """Called by sync code before the LLM call: writes the prompt, an empty answer and the LLMCall row."""
     record = _writer().run(
         partial(
@@ -191,14 +191,19 @@ def start(*, prompt: str, conversation_id: int | None, path: Path, interface: In
 
 
 async def astart(
-    *, prompt: str, conversation_id: int | None, path: Path, interface: Interface, model: str
+    *, prompt: str, conversation_id: int | None, path: CallPath, interface: Interface, model: str
 ) -> CallRecord:
     """Called by async code before the LLM call: writes the prompt, an empty answer and the LLMCall row."""
     write = asyncio.ensure_future(
         _writer().arun(
             partial(
-            _write_start, prompt=prompt, conversation_id=conversation_id, path=path, interface=interface, model=model
-        )
+                _write_start,
+                prompt=prompt,
+                conversation_id=conversation_id,
+                path=path,
+                interface=interface,
+                model=model,
+            )
         )
     )
     try:
@@ -232,8 +237,14 @@ def finish(
     metrics.call_finished(record.call_id, status=status, ttft_ms=ttft_ms, duration_ms=duration_ms, tokens=tokens)
     _writer().run(
         partial(
-            _write_finish, record=record, content=content, tokens=tokens,
-            ttft_ms=ttft_ms, duration_ms=duration_ms, status=status, error=error,
+            _write_finish,
+            record=record,
+            content=content,
+            tokens=tokens,
+            ttft_ms=ttft_ms,
+            duration_ms=duration_ms,
+            status=status,
+            error=error,
         )
     )
 
@@ -253,8 +264,14 @@ async def afinish(
     metrics.call_finished(record.call_id, status=status, ttft_ms=ttft_ms, duration_ms=duration_ms, tokens=tokens)
     write = _writer().arun(
         partial(
-            _write_finish, record=record, content=content, tokens=tokens,
-            ttft_ms=ttft_ms, duration_ms=duration_ms, status=status, error=error,
+            _write_finish,
+            record=record,
+            content=content,
+            tokens=tokens,
+            ttft_ms=ttft_ms,
+            duration_ms=duration_ms,
+            status=status,
+            error=error,
         )
     )
     # Shielded: this is often awaited while the caller is being cancelled (client disconnect, stop); a second

@@ -76,10 +76,14 @@ def parse_chat_body(*, content_type: str, body: bytes) -> ChatRequest:
     """Called by both view modules on the raw request: content type, JSON, then the fields."""
     if content_type != "application/json":
         raise BadRequest(
-            415, f"Content type {content_type or '(none)'!r} is not supported: send JSON with Content-Type: application/json."
+            415,
+            f"Content type {content_type or '(none)'!r} is not supported:"
+            " send JSON with Content-Type: application/json.",
         )
     try:
         data = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BadRequest(400, f"The body is not valid JSON ({exc}). Send a JSON object such as {{\"prompt\": \"Hello\"}}.") from None
+        raise BadRequest(
+            400, f'The body is not valid JSON ({exc}). Send a JSON object such as {{"prompt": "Hello"}}.'
+        ) from None
     return validate_chat_request(data)

@@ -47,12 +47,14 @@ def interface_of(request: HttpRequest) -> Interface:
 
 def _read(request: HttpRequest) -> ChatRequest:
     if request.method != "POST":
-        raise BadRequest(405, f"{request.method} is not allowed here: POST a JSON body such as {{\"prompt\": \"Hello\"}}.")
+        raise BadRequest(405, f'{request.method} is not allowed here: POST a JSON body such as {{"prompt": "Hello"}}.')
     try:
         body = request.body
     except RequestDataTooBig:
         raise BadRequest(
-            413, f"The body is larger than DATA_UPLOAD_MAX_MEMORY_SIZE ({settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes). Send a shorter prompt."
+            413,
+            f"The body is larger than DATA_UPLOAD_MAX_MEMORY_SIZE ({settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes)."
+            " Send a shorter prompt.",
         ) from None
     return parse_chat_body(content_type=request.content_type or "", body=body)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from django.http import HttpRequest, JsonResponse
 from django.http.response import HttpResponseBase
 
-from llm_app.models import Path
+from llm_app.models import CallPath
 from llm_app.services import llm
 from llm_app.services.recording import ConversationNotFound
 from llm_app.services.schemas import ChatRequest
@@ -20,7 +20,7 @@ from llm_app.views.api import api_endpoint, interface_of, not_found_response, up
 @api_endpoint
 async def complete(request: HttpRequest, chat: ChatRequest) -> HttpResponseBase:
     try:
-        result = await llm.acomplete(request=chat, path=Path.ASYNC, interface=interface_of(request))
+        result = await llm.acomplete(request=chat, path=CallPath.ASYNC, interface=interface_of(request))
     except ConversationNotFound as exc:
         return not_found_response(exc)
     except llm.UpstreamError as exc:
@@ -31,7 +31,7 @@ async def complete(request: HttpRequest, chat: ChatRequest) -> HttpResponseBase:
 @api_endpoint
 async def stream(request: HttpRequest, chat: ChatRequest) -> HttpResponseBase:
     try:
-        generation = await llm.astream(request=chat, path=Path.ASYNC, interface=interface_of(request))
+        generation = await llm.astream(request=chat, path=CallPath.ASYNC, interface=interface_of(request))
     except ConversationNotFound as exc:
         return not_found_response(exc)
     return sse_response(asse_events(generation))

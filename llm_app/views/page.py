@@ -11,4 +11,6 @@ from django.views.decorators.csrf import ensure_csrf_cookie
 @ensure_csrf_cookie
 def chat(request: HttpRequest) -> HttpResponse:
     """Called for GET /: the page; the csrftoken cookie is set so the page can POST when auth is on."""
-    return render(request, "llm_app/chat.html", {"model": settings.LLM_MODEL, "require_auth": settings.LLM_REQUIRE_AUTH})
+    return render(
+        request, "llm_app/chat.html", {"model": settings.LLM_MODEL, "require_auth": settings.LLM_REQUIRE_AUTH}
+    )

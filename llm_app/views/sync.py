@@ -8,21 +8,21 @@ from __future__ import annotations
 
 from django.http import HttpRequest, JsonResponse
 from django.http.response import HttpResponseBase
-from longrun.bridges import streaming_content_for
 
-from llm_app.models import Path
+from llm_app.models import CallPath
 from llm_app.services import llm
 from llm_app.services.recording import ConversationNotFound
 from llm_app.services.schemas import ChatRequest
 from llm_app.streaming import sse_events, sse_response
 from llm_app.views.api import api_endpoint, interface_of, not_found_response, upstream_error_response
+from longrun.bridges import streaming_content_for
 
 
 @api_endpoint
 def complete(request: HttpRequest, chat: ChatRequest) -> HttpResponseBase:
     try:
         # The audit's LR201 is the lesson here: this call holds a worker for the whole LLM wait.
-        result = llm.complete(request=chat, path=Path.SYNC, interface=interface_of(request))  # noqa: LR201
+        result = llm.complete(request=chat, path=CallPath.SYNC, interface=interface_of(request))  # noqa: LR201
     except ConversationNotFound as exc:
         return not_found_response(exc)
     except llm.UpstreamError as exc:
@@ -33,7 +33,7 @@ def complete(request: HttpRequest, chat: ChatRequest) -> HttpResponseBase:
 @api_endpoint
 def stream(request: HttpRequest, chat: ChatRequest) -> HttpResponseBase:
     try:
-        generation = llm.stream(request=chat, path=Path.SYNC, interface=interface_of(request))
+        generation = llm.stream(request=chat, path=CallPath.SYNC, interface=interface_of(request))
     except ConversationNotFound as exc:
         return not_found_response(exc)
     # Under ASGI Django would read a sync iterator into a list before sending a byte; the bridge hands it over

@@ -16,48 +16,73 @@ from longrun.audit.model import Finding, Rule, Severity, finding, rule
 from longrun.audit.walker import Function, Module, own_nodes, root_of
 
 BLOCKING_NETWORK = rule(
-    "LR101", Severity.ERROR, "Blocking network call (requests, urllib, httpx.Client, sync OpenAI/Anthropic, socket) in an async function",
-    "Use an async client built once per process (httpx.AsyncClient, AsyncOpenAI, AsyncAnthropic, aiohttp) and await it; "
+    "LR101",
+    Severity.ERROR,
+    "Blocking network call (requests, urllib, httpx.Client, sync OpenAI/Anthropic, socket) in an async function",
+    "Use an async client built once per process (httpx.AsyncClient, AsyncOpenAI, AsyncAnthropic, aiohttp)"
+    " and await it; "
     "or move the call into a sync function run with `await sync_to_async(func)(...)`.",
 )
 SLEEP = rule(
-    "LR102", Severity.ERROR, "time.sleep() in an async function",
-    "Replace `time.sleep(x)` with `await asyncio.sleep(x)`.", fixable=True,
+    "LR102",
+    Severity.ERROR,
+    "time.sleep() in an async function",
+    "Replace `time.sleep(x)` with `await asyncio.sleep(x)`.",
+    fixable=True,
 )
 FILE_IO = rule(
-    "LR103", Severity.WARNING, "Blocking file I/O (open(), Path.read_text()...) in an async function",
+    "LR103",
+    Severity.WARNING,
+    "Blocking file I/O (open(), Path.read_text()...) in an async function",
     "Read the file once at start-up, or run the I/O with `await asyncio.to_thread(func, ...)` (or use aiofiles/anyio).",
 )
 SYNC_ORM = rule(
-    "LR104", Severity.ERROR, "Sync ORM call (.get(), .save(), .count()...) in an async function",
+    "LR104",
+    Severity.ERROR,
+    "Sync ORM call (.get(), .save(), .count()...) in an async function",
     "Use the `a`-prefixed twin (`await qs.aget()`, `await obj.asave()`, `await qs.acount()`...), or put the ORM work "
-    "in one sync function called with `await sync_to_async(func)(...)`.", fixable=True,
+    "in one sync function called with `await sync_to_async(func)(...)`.",
+    fixable=True,
 )
 SYNC_ITERATION = rule(
-    "LR105", Severity.ERROR, "QuerySet evaluated synchronously (for, list(), len(), comprehension) in an async function",
+    "LR105",
+    Severity.ERROR,
+    "QuerySet evaluated synchronously (for, list(), len(), comprehension) in an async function",
     "Iterate with `async for obj in qs` (or `[obj async for obj in qs]`), count with `await qs.acount()`.",
     fixable=True,
 )
 ASYNC_TO_SYNC = rule(
-    "LR106", Severity.ERROR, "async_to_sync() called inside an async function",
-    "Await the coroutine directly: `await func(...)`. async_to_sync raises RuntimeError on a thread with a running loop.",
+    "LR106",
+    Severity.ERROR,
+    "async_to_sync() called inside an async function",
+    "Await the coroutine directly: `await func(...)`."
+    " async_to_sync raises RuntimeError on a thread with a running loop.",
 )
 UNSAFE_THREAD = rule(
-    "LR107", Severity.WARNING, "ORM run through sync_to_async(thread_sensitive=False)",
+    "LR107",
+    Severity.WARNING,
+    "ORM run through sync_to_async(thread_sensitive=False)",
     "Drop `thread_sensitive=False` for database work (connections opened on pool threads are never closed), or close "
     "the connection inside the function (`connection.close()` in a finally block).",
 )
 REQUEST_USER = rule(
-    "LR108", Severity.ERROR, "request.user read in async code",
+    "LR108",
+    Severity.ERROR,
+    "request.user read in async code",
     "Use `user = await request.auser()`: request.user is a lazy object that queries the session synchronously.",
 )
 LAZY_RELATION = rule(
-    "LR109", Severity.ERROR, "Lazy related-object access (obj.author) in an async function, not loaded by select_related",
-    "Load the relation in the query: `.select_related(\"author\")` (or prefetch_related), or read `obj.author_id`.",
+    "LR109",
+    Severity.ERROR,
+    "Lazy related-object access (obj.author) in an async function, not loaded by select_related",
+    'Load the relation in the query: `.select_related("author")` (or prefetch_related), or read `obj.author_id`.',
 )
 ATOMIC = rule(
-    "LR110", Severity.ERROR, "transaction.atomic in an async function",
-    "Put the transaction in one sync function and call it with `await sync_to_async(func)(...)`: async code cannot hold one.",
+    "LR110",
+    Severity.ERROR,
+    "transaction.atomic in an async function",
+    "Put the transaction in one sync function and call it with `await sync_to_async(func)(...)`:"
+    " async code cannot hold one.",
 )
 
 # What a sync helper can do that also blocks (or raises in) the async function that calls it.
@@ -98,10 +123,16 @@ def blocking_hits(ctx: Context, fn: Function) -> list[Hit]:
                 hits.append(hit)
         elif isinstance(node, ast.For) and isinstance(scope.kind(node.iter), QuerySetKind):
             hits.append(Hit(SYNC_ITERATION, node.lineno, f"for ... in {short(node.iter)}", node))
-        elif isinstance(node, ast.comprehension) and not node.is_async and isinstance(scope.kind(node.iter), QuerySetKind):
+        elif (
+            isinstance(node, ast.comprehension)
+            and not node.is_async
+            and isinstance(scope.kind(node.iter), QuerySetKind)
+        ):
             hits.append(Hit(SYNC_ITERATION, node.iter.lineno, f"a comprehension over {short(node.iter)}", node))
         elif (
-            isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Load) and not isinstance(node.slice, ast.Slice)
+            isinstance(node, ast.Subscript)
+            and isinstance(node.ctx, ast.Load)
+            and not isinstance(node.slice, ast.Slice)
             and isinstance(scope.kind(node.value), QuerySetKind)
         ):
             # qs[0] runs the query (qs[:5] does not: a slice is another lazy QuerySet).
@@ -207,7 +238,9 @@ def check(ctx: Context) -> Iterator[Finding]:
             yield _emit(fn.module, hit.rule, hit.line, message)
         for call, helper, hit in helper_hits(ctx, fn, FOLLOWED):
             yield _emit(
-                fn.module, hit.rule, call.lineno,
+                fn.module,
+                hit.rule,
+                call.lineno,
                 f"`{short(call.func)}()` called from async `{fn.name}` runs {hit.what} "
                 f"({helper.module.rel}:{hit.line}) on the event loop: call it as "
                 f"`await sync_to_async({short(call.func)})(...)`, or make `{helper.name}` async.",
@@ -227,11 +260,15 @@ def _request_user(fn: Function) -> Iterator[Finding]:
             return
         # The function's own request (a parameter), not a closure's or a test double's.
         if (isinstance(owner, ast.Name) and owner.id == "request" and "request" in fn.params()) or (
-            isinstance(owner, ast.Attribute) and owner.attr == "request"
-            and isinstance(owner.value, ast.Name) and owner.value.id == "self"
+            isinstance(owner, ast.Attribute)
+            and owner.attr == "request"
+            and isinstance(owner.value, ast.Name)
+            and owner.value.id == "self"
         ):
             yield _emit(
-                fn.module, REQUEST_USER, node.lineno,
+                fn.module,
+                REQUEST_USER,
+                node.lineno,
                 f"`{short(node)}` in async `{fn.name}` may query the session synchronously (SynchronousOnlyOperation): "
                 "use `await request.auser()`.",
             )
@@ -240,16 +277,20 @@ def _request_user(fn: Function) -> Iterator[Finding]:
 def _lazy_relations(ctx: Context, fn: Function) -> Iterator[Finding]:
     scope = ctx.scope(fn)
     for node in own_nodes(fn.node):
-        if not (isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Load) and isinstance(node.value, ast.Name)):
+        if not (
+            isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Load) and isinstance(node.value, ast.Name)
+        ):
             continue
         kind = scope.kind(node.value)
         if not isinstance(kind, InstanceKind) or kind.related is None or node.attr in kind.related:
             continue
         if node.attr in ctx.relations.get(kind.model, frozenset()):
             yield _emit(
-                fn.module, LAZY_RELATION, node.lineno,
+                fn.module,
+                LAZY_RELATION,
+                node.lineno,
                 f"`{short(node)}` in async `{fn.name}` loads the related object lazily (SynchronousOnlyOperation): "
-                f"add `.select_related(\"{node.attr}\")` to the query, or use `{short(node.value)}.{node.attr}_id`.",
+                f'add `.select_related("{node.attr}")` to the query, or use `{short(node.value)}.{node.attr}_id`.',
             )
 
 
@@ -257,16 +298,26 @@ def _atomic(fn: Function) -> Iterator[Finding]:
     for decorator in fn.node.decorator_list:
         target = decorator.func if isinstance(decorator, ast.Call) else decorator
         if fn.module.qualify(target) == catalog.ATOMIC:
-            yield _emit(fn.module, ATOMIC, decorator.lineno, f"@transaction.atomic on async `{fn.name}` cannot work: "
-                        "move the transaction into a sync function run with `await sync_to_async(func)()`.")
+            yield _emit(
+                fn.module,
+                ATOMIC,
+                decorator.lineno,
+                f"@transaction.atomic on async `{fn.name}` cannot work: "
+                "move the transaction into a sync function run with `await sync_to_async(func)()`.",
+            )
     for node in own_nodes(fn.node):
         if isinstance(node, ast.With | ast.AsyncWith):
             for item in node.items:
                 expr = item.context_expr
                 target = expr.func if isinstance(expr, ast.Call) else expr
                 if fn.module.qualify(target) == catalog.ATOMIC:
-                    yield _emit(fn.module, ATOMIC, node.lineno, f"transaction.atomic() in async `{fn.name}` cannot "
-                                "work: move the block into a sync function run with `await sync_to_async(func)()`.")
+                    yield _emit(
+                        fn.module,
+                        ATOMIC,
+                        node.lineno,
+                        f"transaction.atomic() in async `{fn.name}` cannot "
+                        "work: move the block into a sync function run with `await sync_to_async(func)()`.",
+                    )
 
 
 def _runs_orm(ctx: Context, scope: Scope, owner: Function | None, target: ast.expr) -> bool:
@@ -297,7 +348,8 @@ def _closes_connection(fn: Function) -> bool:
         if isinstance(node, ast.Call):
             name = fn.module.qualify(node.func) or ""
             if name.endswith("close_old_connections") or (
-                isinstance(node.func, ast.Attribute) and node.func.attr in {"close", "close_all"}
+                isinstance(node.func, ast.Attribute)
+                and node.func.attr in {"close", "close_all"}
                 and "connection" in short(node.func.value)
             ):
                 return True
@@ -306,10 +358,14 @@ def _closes_connection(fn: Function) -> bool:
 
 def _thread_unsafe_calls(module: Module) -> list[ast.Call]:
     return [
-        node for node in ast.walk(module.tree)
-        if isinstance(node, ast.Call) and module.qualify(node.func) == "asgiref.sync.sync_to_async"
-        and any(k.arg == "thread_sensitive" and isinstance(k.value, ast.Constant) and k.value.value is False
-                for k in node.keywords)
+        node
+        for node in ast.walk(module.tree)
+        if isinstance(node, ast.Call)
+        and module.qualify(node.func) == "asgiref.sync.sync_to_async"
+        and any(
+            k.arg == "thread_sensitive" and isinstance(k.value, ast.Constant) and k.value.value is False
+            for k in node.keywords
+        )
     ]
 
 
@@ -330,6 +386,11 @@ def _thread_unsafe_orm(ctx: Context) -> Iterator[Finding]:
             if (node.args and _runs_orm(ctx, scope, owner, node.args[0])) or (
                 decorated is not None and _helper_runs_orm(ctx, decorated)
             ):
-                yield _emit(module, UNSAFE_THREAD, node.lineno, "ORM work through `sync_to_async(..., thread_sensitive="
-                            "False)` opens connections on pool threads that nothing closes: drop the flag, or close "
-                            "the connection inside the function.")
+                yield _emit(
+                    module,
+                    UNSAFE_THREAD,
+                    node.lineno,
+                    "ORM work through `sync_to_async(..., thread_sensitive="
+                    "False)` opens connections on pool threads that nothing closes: drop the flag, or close "
+                    "the connection inside the function.",
+                )

@@ -61,34 +61,96 @@ ASYNC_CLIENT_CLASSES = frozenset(
 POOLED_CLIENT_CLASSES = (SYNC_CLIENT_CLASSES | ASYNC_CLIENT_CLASSES) - {"socket.socket", "smtplib.SMTP"}
 # LLM SDK clients whose default timeout is ten minutes.
 LLM_CLIENT_CLASSES = frozenset(
-    {"openai.OpenAI", "openai.AzureOpenAI", "openai.AsyncOpenAI", "openai.AsyncAzureOpenAI", "anthropic.Anthropic",
-     "anthropic.AsyncAnthropic"}
+    {
+        "openai.OpenAI",
+        "openai.AzureOpenAI",
+        "openai.AsyncOpenAI",
+        "openai.AsyncAzureOpenAI",
+        "anthropic.Anthropic",
+        "anthropic.AsyncAnthropic",
+    }
 )
 
 # Methods of a client object that go over the network.
 CLIENT_NETWORK_METHODS = frozenset(
     {
-        *_HTTP_VERBS, "send", "stream", "create", "parse", "retrieve", "list", "connect", "recv", "recv_into",
-        "sendall", "sendto", "recvfrom", "accept", "urlopen", "sendmail", "send_message", "count_tokens",
+        *_HTTP_VERBS,
+        "send",
+        "stream",
+        "create",
+        "parse",
+        "retrieve",
+        "list",
+        "connect",
+        "recv",
+        "recv_into",
+        "sendall",
+        "sendto",
+        "recvfrom",
+        "accept",
+        "urlopen",
+        "sendmail",
+        "send_message",
+        "count_tokens",
     }
 )
 
 # QuerySet methods that only build another QuerySet (no SQL yet).
 QUERYSET_CHAIN = frozenset(
     {
-        "all", "filter", "exclude", "order_by", "reverse", "distinct", "values", "values_list", "dates", "datetimes",
-        "none", "union", "intersection", "difference", "select_related", "prefetch_related", "extra", "annotate",
-        "alias", "defer", "only", "using", "select_for_update", "raw",
+        "all",
+        "filter",
+        "exclude",
+        "order_by",
+        "reverse",
+        "distinct",
+        "values",
+        "values_list",
+        "dates",
+        "datetimes",
+        "none",
+        "union",
+        "intersection",
+        "difference",
+        "select_related",
+        "prefetch_related",
+        "extra",
+        "annotate",
+        "alias",
+        "defer",
+        "only",
+        "using",
+        "select_for_update",
+        "raw",
     }
 )
 # QuerySet methods that run SQL, each with its ``a``-prefixed twin.
 QUERYSET_SQL = frozenset(
     {
-        "get", "create", "get_or_create", "update_or_create", "bulk_create", "bulk_update", "count", "in_bulk",
-        "iterator", "latest", "earliest", "first", "last", "aggregate", "exists", "contains", "update", "delete",
+        "get",
+        "create",
+        "get_or_create",
+        "update_or_create",
+        "bulk_create",
+        "bulk_update",
+        "count",
+        "in_bulk",
+        "iterator",
+        "latest",
+        "earliest",
+        "first",
+        "last",
+        "aggregate",
+        "exists",
+        "contains",
+        "update",
+        "delete",
         "explain",
         # Related managers (`book.tags`, `author.books`) also have these, with the same twins.
-        "add", "remove", "set", "clear",
+        "add",
+        "remove",
+        "set",
+        "clear",
     }
 )
 # Of those, the ones that hand back a model instance.

@@ -1,4 +1,4 @@
-"""The audit's front door, shared by ``python -m longrun audit`` and ``manage.py asgi_audit``: options in, exit status out."""
+"""The audit's front door for ``python -m longrun audit`` and ``manage.py asgi_audit``: options in, exit status out."""
 
 from __future__ import annotations
 
@@ -24,8 +24,12 @@ class UsageError(Exception):
 
 def add_arguments(parser: argparse.ArgumentParser, *, paths_required: bool) -> None:
     """Called by both front ends: the same options, PATH required only without a Django project."""
-    parser.add_argument("paths", nargs="+" if paths_required else "*", metavar="PATH",
-                        help="source trees (or files) to audit" + ("" if paths_required else "; default: BASE_DIR"))
+    parser.add_argument(
+        "paths",
+        nargs="+" if paths_required else "*",
+        metavar="PATH",
+        help="source trees (or files) to audit" + ("" if paths_required else "; default: BASE_DIR"),
+    )
     parser.add_argument("--format", choices=["text", "json"], default="text", help="output format (default: text)")
     parser.add_argument("--select", metavar="RULES", help="comma-separated rule ids or prefixes, e.g. LR1,LR403")
     parser.add_argument("--fix", action="store_true", help="apply the safe rewrites, print their diff, report the rest")
@@ -62,13 +66,15 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     """Called by ``python -m longrun audit``: parses the options and runs the audit without Django settings."""
     import sys
 
-    parser = argparse.ArgumentParser(prog="python -m longrun audit",
-                                     description="Audit a Django source tree for what blocks or breaks under ASGI.")
+    parser = argparse.ArgumentParser(
+        prog="python -m longrun audit", description="Audit a Django source tree for what blocks or breaks under ASGI."
+    )
     add_arguments(parser, paths_required=True)
     options = parser.parse_args(argv)
     try:
-        return run(options.paths, output_format=options.format, select=options.select, fix=options.fix,
-                   out=out or sys.stdout)
+        return run(
+            options.paths, output_format=options.format, select=options.select, fix=options.fix, out=out or sys.stdout
+        )
     except UsageError as exc:
         parser.print_usage(sys.stderr)
         print(f"{parser.prog}: error: {exc}", file=sys.stderr)

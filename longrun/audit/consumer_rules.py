@@ -14,17 +14,23 @@ from longrun.audit.model import Finding, Severity, finding, rule
 from longrun.audit.walker import FuncNode, Function, Module, Project, own_nodes, root_of
 
 LONG_RECEIVE = rule(
-    "LR301", Severity.WARNING, "Long work (a token stream, an LLM call) inside a consumer's receive",
+    "LR301",
+    Severity.WARNING,
+    "Long work (a token stream, an LLM call) inside a consumer's receive",
     "Run the work as a task, `self.task = asyncio.create_task(self.generate(...))`, and cancel it on a stop message "
     "and in disconnect(): a consumer handles one message at a time, so a stop waits until receive returns.",
 )
 NO_ORIGIN_CHECK = rule(
-    "LR302", Severity.WARNING, "WebSocket route without origin validation",
+    "LR302",
+    Severity.WARNING,
+    "WebSocket route without origin validation",
     "Wrap the WebSocket app: `AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(...)))` (or OriginValidator), "
     "or any site can open a socket with your users' cookies.",
 )
 EARLY_IMPORT = rule(
-    "LR303", Severity.ERROR, "Modules that load models or consumers imported before get_asgi_application() in asgi.py",
+    "LR303",
+    Severity.ERROR,
+    "Modules that load models or consumers imported before get_asgi_application() in asgi.py",
     "Call `django_asgi_app = get_asgi_application()` first, then import routing and consumers "
     "(otherwise AppRegistryNotReady at start-up).",
 )
@@ -58,7 +64,8 @@ def _is_llm_call(scope: Scope, call: ast.Call) -> bool:
 def _sends(body: list[ast.stmt]) -> bool:
     return any(
         isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr in SEND_METHODS
-        for stmt in body for n in ast.walk(stmt)
+        for stmt in body
+        for n in ast.walk(stmt)
     )
 
 
@@ -67,10 +74,16 @@ def _long_work(ctx: Context, fn: Function) -> tuple[int, str] | None:
     or an LLM call. A plain loop over a list or a QuerySet that sends a few messages is not long work."""
     scope = ctx.scope(fn)
     for child in own_nodes(fn.node):
-        if isinstance(child, ast.AsyncFor) and _sends(child.body) and not isinstance(scope.kind(child.iter), QuerySetKind):
+        if (
+            isinstance(child, ast.AsyncFor)
+            and _sends(child.body)
+            and not isinstance(scope.kind(child.iter), QuerySetKind)
+        ):
             return child.lineno, f"a loop over `{short(child.iter)}` that sends as it goes"
-        if isinstance(child, ast.For) and _sends(child.body) and any(
-            isinstance(n, ast.Call) and _is_llm_call(scope, n) for n in ast.walk(scope.value_of(child.iter))
+        if (
+            isinstance(child, ast.For)
+            and _sends(child.body)
+            and any(isinstance(n, ast.Call) and _is_llm_call(scope, n) for n in ast.walk(scope.value_of(child.iter)))
         ):
             return child.lineno, f"a loop over `{short(child.iter)}` that sends as it goes"
         if isinstance(child, ast.Call) and _is_llm_call(scope, child):
@@ -82,8 +95,13 @@ def _long_receive(ctx: Context, fn: Function) -> Iterator[Finding]:
     found = _long_work(ctx, fn)
     if found is not None:
         line, what = found
-        yield finding(LONG_RECEIVE, fn.module.rel, line, f"{what} inside `{fn.name}` holds back every later message "
-                      "on this socket (a stop included): run it with asyncio.create_task and cancel it on stop.")
+        yield finding(
+            LONG_RECEIVE,
+            fn.module.rel,
+            line,
+            f"{what} inside `{fn.name}` holds back every later message "
+            "on this socket (a stop included): run it with asyncio.create_task and cancel it on stop.",
+        )
         return
     for node in own_nodes(fn.node):
         # Awaited (async consumer) or called as a statement (sync consumer): receive waits until it returns.
@@ -95,9 +113,14 @@ def _long_receive(ctx: Context, fn: Function) -> Iterator[Finding]:
             continue
         inner = _long_work(ctx, helper)
         if inner is not None:
-            yield finding(LONG_RECEIVE, fn.module.rel, call.lineno, f"`{fn.name}` waits for `{short(call.func)}()`, "
-                          f"which runs {inner[1]} ({helper.module.rel}:{inner[0]}): every later message on this socket "
-                          "waits too. Start it with asyncio.create_task and cancel it on stop.")
+            yield finding(
+                LONG_RECEIVE,
+                fn.module.rel,
+                call.lineno,
+                f"`{fn.name}` waits for `{short(call.func)}()`, "
+                f"which runs {inner[1]} ({helper.module.rel}:{inner[0]}): every later message on this socket "
+                "waits too. Start it with asyncio.create_task and cancel it on stop.",
+            )
 
 
 def _routers(module: Module) -> Iterator[Finding]:
@@ -114,8 +137,13 @@ def _routers(module: Module) -> Iterator[Finding]:
                 continue
             app = module.assigns.get(value.id) if isinstance(value, ast.Name) else value
             if app is not None and _open_to_any_origin(module, app):
-                yield finding(NO_ORIGIN_CHECK, module.rel, value.lineno, "The \"websocket\" route accepts sockets from any "
-                              "origin: wrap it in AllowedHostsOriginValidator(...).")
+                yield finding(
+                    NO_ORIGIN_CHECK,
+                    module.rel,
+                    value.lineno,
+                    'The "websocket" route accepts sockets from any '
+                    "origin: wrap it in AllowedHostsOriginValidator(...).",
+                )
 
 
 def _open_to_any_origin(module: Module, app: ast.expr) -> bool:
@@ -137,8 +165,10 @@ def _open_to_any_origin(module: Module, app: ast.expr) -> bool:
 def _early_imports(project: Project, module: Module) -> Iterator[Finding]:
     setup_line = None
     for stmt in module.tree.body:
-        if any(isinstance(n, ast.Call) and (module.qualify(n.func) or "").endswith("get_asgi_application")
-               for n in ast.walk(stmt)) and not isinstance(stmt, FuncNode | ast.ClassDef):
+        if any(
+            isinstance(n, ast.Call) and (module.qualify(n.func) or "").endswith("get_asgi_application")
+            for n in ast.walk(stmt)
+        ) and not isinstance(stmt, FuncNode | ast.ClassDef):
             setup_line = stmt.lineno
             break
     if setup_line is None:
@@ -151,8 +181,13 @@ def _early_imports(project: Project, module: Module) -> Iterator[Finding]:
             local = alias.asname or alias.name
             name = alias.name if isinstance(stmt, ast.Import) else module.imports.get(local, local)
             if _needs_apps(project, name):
-                yield finding(EARLY_IMPORT, module.rel, stmt.lineno, f"`{name}` is imported before "
-                              "get_asgi_application() sets Django up (AppRegistryNotReady): move the import below it.")
+                yield finding(
+                    EARLY_IMPORT,
+                    module.rel,
+                    stmt.lineno,
+                    f"`{name}` is imported before "
+                    "get_asgi_application() sets Django up (AppRegistryNotReady): move the import below it.",
+                )
                 break
 
 

@@ -40,7 +40,7 @@ def _span(node: ast.expr, what: str) -> Span:
 
 
 def fix_targets(ctx: Context, chosen: Iterable[str]) -> dict[Module, Targets]:
-    """The calls to rewrite, by module and span: only direct hits in async functions, never in a generator expression."""
+    """The calls to rewrite, by module and span: direct hits in async functions, never in a generator expression."""
     wanted = {rule.id for rule in (SLEEP, SYNC_ORM, SYNC_ITERATION)} & set(chosen)
     targets: dict[Module, Targets] = {}
     for fn in ctx.project.functions():
@@ -159,7 +159,11 @@ def _with_import(tree: cst.Module, source: str) -> cst.Module:
     for position, stmt in enumerate(body):
         first = stmt.body[0] if isinstance(stmt, cst.SimpleStatementLine) and stmt.body else None
         is_docstring = position == 0 and isinstance(first, cst.Expr) and isinstance(first.value, cst.SimpleString)
-        is_future = isinstance(first, cst.ImportFrom) and isinstance(first.module, cst.Name) and first.module.value == "__future__"
+        is_future = (
+            isinstance(first, cst.ImportFrom)
+            and isinstance(first.module, cst.Name)
+            and first.module.value == "__future__"
+        )
         if is_docstring or is_future:
             index = position + 1
             continue
@@ -186,6 +190,9 @@ def fix_tree(root: Path, chosen: Iterable[str]) -> str:
         if after == before:
             continue
         module.path.write_text(after, encoding="utf-8")
-        diffs.extend(difflib.unified_diff(before.splitlines(keepends=True), after.splitlines(keepends=True),
-                                          f"a/{module.rel}", f"b/{module.rel}"))
+        diffs.extend(
+            difflib.unified_diff(
+                before.splitlines(keepends=True), after.splitlines(keepends=True), f"a/{module.rel}", f"b/{module.rel}"
+            )
+        )
     return "".join(diffs)

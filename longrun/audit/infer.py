@@ -293,7 +293,9 @@ def _related_name(field: ast.Call) -> str | None:
     return None
 
 
-def _target_model(module: Module, field: ast.Call, own: str, models: dict[str, tuple[Module, ast.ClassDef]]) -> str | None:
+def _target_model(
+    module: Module, field: ast.Call, own: str, models: dict[str, tuple[Module, ast.ClassDef]]
+) -> str | None:
     """The model a relation field points to: a class, ``"self"``, ``"Model"`` or ``"app_label.Model"``."""
     target = field.args[0] if field.args else next((k.value for k in field.keywords if k.arg == "to"), None)
     if isinstance(target, ast.Constant) and isinstance(target.value, str):

@@ -16,27 +16,37 @@ from longrun.audit.settings_source import UNKNOWN, Candidate, place_of, read_set
 from longrun.audit.walker import Module, Project
 
 SYNC_MIDDLEWARE = rule(
-    "LR401", Severity.WARNING, "Sync-only middleware in MIDDLEWARE (a function or class without async_capable)",
+    "LR401",
+    Severity.WARNING,
+    "Sync-only middleware in MIDDLEWARE (a function or class without async_capable)",
     "Make it async-capable (`@sync_and_async_middleware`, or `async_capable = True` with an async `__acall__`), or "
     "replace it: one sync-only middleware runs every request through a thread and back.",
 )
 WHITENOISE = rule(
-    "LR402", Severity.WARNING, "WhiteNoise serving static files under ASGI",
+    "LR402",
+    Severity.WARNING,
+    "WhiteNoise serving static files under ASGI",
     "Replace `whitenoise.middleware.WhiteNoiseMiddleware` with `servestatic.middleware.ServeStaticMiddleware` "
     "(its async fork), or serve static files from the proxy or a CDN.",
 )
 CONN_MAX_AGE = rule(
-    "LR403", Severity.WARNING, "CONN_MAX_AGE > 0 (or None) with an ASGI application",
-    "Set CONN_MAX_AGE = 0 and use a pool (PostgreSQL: OPTIONS={\"pool\": {...}}) or PgBouncer: under ASGI each "
+    "LR403",
+    Severity.WARNING,
+    "CONN_MAX_AGE > 0 (or None) with an ASGI application",
+    'Set CONN_MAX_AGE = 0 and use a pool (PostgreSQL: OPTIONS={"pool": {...}}) or PgBouncer: under ASGI each '
     "request's sync work runs on a fresh thread, and a persistent connection dies open with it.",
 )
 IN_MEMORY_LAYER = rule(
-    "LR404", Severity.WARNING, "In-memory channel layer with DEBUG off",
+    "LR404",
+    Severity.WARNING,
+    "In-memory channel layer with DEBUG off",
     "Use `channels_redis.core.RedisChannelLayer` in production: the in-memory layer is per process, so group "
     "messages never reach sockets held by other processes.",
 )
 ATOMIC_REQUESTS = rule(
-    "LR405", Severity.ERROR, "ATOMIC_REQUESTS with async views",
+    "LR405",
+    Severity.ERROR,
+    "ATOMIC_REQUESTS with async views",
     "Turn ATOMIC_REQUESTS off (Django refuses it for async views) and wrap the writes that must be atomic in a sync "
     "function with `transaction.atomic()`, called through `sync_to_async`.",
 )
@@ -93,24 +103,46 @@ def _middleware(view: SettingsView, candidate: Candidate, asgi: bool) -> Iterato
         path, line = place_of(entry, view.path, candidate.line)
         if entry.startswith(WHITENOISE_PREFIX):
             if asgi:
-                yield finding(WHITENOISE, path, line, f"`{entry}` is sync-only and serves files synchronously "
-                              "under ASGI: switch to servestatic.middleware.ServeStaticMiddleware.")
+                yield finding(
+                    WHITENOISE,
+                    path,
+                    line,
+                    f"`{entry}` is sync-only and serves files synchronously "
+                    "under ASGI: switch to servestatic.middleware.ServeStaticMiddleware.",
+                )
         elif view.middleware_sync_only(entry):
-            yield finding(SYNC_MIDDLEWARE, path, line, f"`{entry}` is sync-only: every request to an async view "
-                          "crosses into a thread and back for it. Make it async-capable.")
+            yield finding(
+                SYNC_MIDDLEWARE,
+                path,
+                line,
+                f"`{entry}` is sync-only: every request to an async view "
+                "crosses into a thread and back for it. Make it async-capable.",
+            )
 
 
-def _database(view: SettingsView, alias: object, config: dict[object, object], line: int, asgi: bool) -> Iterator[Finding]:
+def _database(
+    view: SettingsView, alias: object, config: dict[object, object], line: int, asgi: bool
+) -> Iterator[Finding]:
     for key, value in config.items():
         path, key_line = place_of(key, view.path, line)
         if key == "CONN_MAX_AGE" and asgi and (value is None or (isinstance(value, int | float) and value > 0)):
             shown = "None (for ever)" if value is None else f"{value}"
-            yield finding(CONN_MAX_AGE, path, key_line, f"DATABASES[{str(alias)!r}] keeps connections for "
-                          f"CONN_MAX_AGE={shown} under ASGI, where each request's thread dies with its connection "
-                          "open: set 0 and use a connection pool.")
+            yield finding(
+                CONN_MAX_AGE,
+                path,
+                key_line,
+                f"DATABASES[{str(alias)!r}] keeps connections for "
+                f"CONN_MAX_AGE={shown} under ASGI, where each request's thread dies with its connection "
+                "open: set 0 and use a connection pool.",
+            )
         elif key == "ATOMIC_REQUESTS" and value is True and view.has_async_views():
-            yield finding(ATOMIC_REQUESTS, path, key_line, f"DATABASES[{str(alias)!r}] has ATOMIC_REQUESTS on, and "
-                          "Django refuses it for async views: turn it off and make the writes atomic in sync code.")
+            yield finding(
+                ATOMIC_REQUESTS,
+                path,
+                key_line,
+                f"DATABASES[{str(alias)!r}] has ATOMIC_REQUESTS on, and "
+                "Django refuses it for async views: turn it off and make the writes atomic in sync code.",
+            )
 
 
 def _channel_layers(view: SettingsView, candidate: Candidate) -> Iterator[Finding]:
@@ -121,8 +153,12 @@ def _channel_layers(view: SettingsView, candidate: Candidate) -> Iterator[Findin
             continue
         for key, value in config.items():
             if key == "BACKEND" and value == IN_MEMORY_BACKEND:
-                yield finding(IN_MEMORY_LAYER, *place_of(value, view.path, candidate.line), f"CHANNEL_LAYERS[{str(alias)!r}] "
-                              "is the in-memory layer with DEBUG off: it is per process. Use RedisChannelLayer.")
+                yield finding(
+                    IN_MEMORY_LAYER,
+                    *place_of(value, view.path, candidate.line),
+                    f"CHANNEL_LAYERS[{str(alias)!r}] "
+                    "is the in-memory layer with DEBUG off: it is per process. Use RedisChannelLayer.",
+                )
 
 
 class SourceSettings:

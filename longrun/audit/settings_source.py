@@ -95,7 +95,8 @@ class _Evaluator:
             case ast.AugAssign(target=ast.Name(id=name), op=ast.Add(), value=value):
                 extra = self.eval(value, env)
                 env[name] = [
-                    Candidate(c.value + extra, c.line) if isinstance(c.value, list) and isinstance(extra, list)
+                    Candidate(c.value + extra, c.line)
+                    if isinstance(c.value, list) and isinstance(extra, list)
                     else Candidate(UNKNOWN, stmt.lineno)
                     for c in env.get(name, [])
                 ]

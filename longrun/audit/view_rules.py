@@ -14,26 +14,36 @@ from longrun.audit.model import Finding, Severity, finding, rule
 from longrun.audit.walker import FuncNode, Function, Module, is_generator, own_nodes
 
 SYNC_VIEW_NETWORK = rule(
-    "LR201", Severity.WARNING, "Blocking network call (an LLM or HTTP call) in a sync view",
+    "LR201",
+    Severity.WARNING,
+    "Blocking network call (an LLM or HTTP call) in a sync view",
     "Make the view `async def` and await an async client (AsyncOpenAI, httpx.AsyncClient): a sync view holds a worker "
     "(under ASGI, a thread) for the whole call, and a client that leaves does not stop it.",
 )
 SYNC_STREAM = rule(
-    "LR202", Severity.WARNING, "Sync generator handed to StreamingHttpResponse",
+    "LR202",
+    Severity.WARNING,
+    "Sync generator handed to StreamingHttpResponse",
     "Stream from an async generator (`async def ...: yield`); for a sync one, wrap it: "
     "`StreamingHttpResponse(longrun.bridges.streaming_content_for(request, gen))`.",
 )
 CLIENT_PER_REQUEST = rule(
-    "LR203", Severity.WARNING, "HTTP or LLM client built per request (in a view or consumer)",
+    "LR203",
+    Severity.WARNING,
+    "HTTP or LLM client built per request (in a view or consumer)",
     "Build the client once per process (a module-level client, or a cached factory) and reuse it: each new client "
     "opens a new connection pool and new TLS handshakes.",
 )
 NO_TIMEOUT = rule(
-    "LR204", Severity.WARNING, "Network call with no timeout (requests, urlopen, socket, or timeout=None)",
+    "LR204",
+    Severity.WARNING,
+    "Network call with no timeout (requests, urlopen, socket, or timeout=None)",
     "Pass `timeout=` (seconds): without one a stalled server holds the call, and its worker or task, for ever.",
 )
 LLM_DEFAULT_TIMEOUT = rule(
-    "LR205", Severity.INFO, "LLM SDK client built without an explicit timeout (the SDK default is 10 minutes)",
+    "LR205",
+    Severity.INFO,
+    "LLM SDK client built without an explicit timeout (the SDK default is 10 minutes)",
     "Pass `timeout=` to the client (for example `httpx.Timeout(60, connect=10)`) so a stalled stream ends.",
 )
 
@@ -60,13 +70,20 @@ def check(ctx: Context) -> Iterator[Finding]:
 def _sync_view_network(ctx: Context, fn: Function) -> Iterator[Finding]:
     for hit in blocking_hits(ctx, fn):
         if hit.rule is BLOCKING_NETWORK:
-            yield finding(SYNC_VIEW_NETWORK, fn.module.rel, hit.line, f"{hit.what} in {_what(fn)} `{fn.name}` holds "
-                          "a worker for the whole call: make it async and await an async client.")
+            yield finding(
+                SYNC_VIEW_NETWORK,
+                fn.module.rel,
+                hit.line,
+                f"{hit.what} in {_what(fn)} `{fn.name}` holds "
+                "a worker for the whole call: make it async and await an async client.",
+            )
     for call, helper, hit in helper_hits(ctx, fn, (BLOCKING_NETWORK,)):
         if helper.takes_request():
             continue  # reported in the helper itself
         yield finding(
-            SYNC_VIEW_NETWORK, fn.module.rel, call.lineno,
+            SYNC_VIEW_NETWORK,
+            fn.module.rel,
+            call.lineno,
             f"`{short(call.func)}()` in {_what(fn)} `{fn.name}` runs {hit.what} ({helper.module.rel}:{hit.line}), "
             f"holding a worker for the whole call: make it async and await an async twin of `{helper.name}`.",
         )
@@ -79,14 +96,24 @@ def _what(fn: Function) -> str:
 def _client_per_request(ctx: Context, fn: Function) -> Iterator[Finding]:
     for node in own_nodes(fn.node):
         if isinstance(node, ast.Call) and ctx.scope(fn).qualify(node.func) in catalog.POOLED_CLIENT_CLASSES:
-            yield finding(CLIENT_PER_REQUEST, fn.module.rel, node.lineno, f"`{short(node.func)}(...)` is built on every "
-                          f"call of `{fn.name}`: build it once per process and reuse it.")
+            yield finding(
+                CLIENT_PER_REQUEST,
+                fn.module.rel,
+                node.lineno,
+                f"`{short(node.func)}(...)` is built on every "
+                f"call of `{fn.name}`: build it once per process and reuse it.",
+            )
         elif isinstance(node, ast.Call) and (helper := followable(ctx, fn, node)) is not None:
             built = _builds_client(helper)
             if built is not None:
-                yield finding(CLIENT_PER_REQUEST, fn.module.rel, node.lineno, f"`{short(node.func)}()` builds a new "
-                              f"{built} on every call of `{fn.name}` ({helper.module.rel}:{helper.node.lineno}): "
-                              "cache it once per process.")
+                yield finding(
+                    CLIENT_PER_REQUEST,
+                    fn.module.rel,
+                    node.lineno,
+                    f"`{short(node.func)}()` builds a new "
+                    f"{built} on every call of `{fn.name}` ({helper.module.rel}:{helper.node.lineno}): "
+                    "cache it once per process.",
+                )
 
 
 def _builds_client(helper: Function) -> str | None:
@@ -100,7 +127,10 @@ def _builds_client(helper: Function) -> str | None:
         elif isinstance(node, ast.With | ast.AsyncWith):
             built = [item.context_expr for item in node.items]
         for expr in built:
-            if isinstance(expr, ast.Call) and (name := helper.module.qualify(expr.func)) in catalog.POOLED_CLIENT_CLASSES:
+            if (
+                isinstance(expr, ast.Call)
+                and (name := helper.module.qualify(expr.func)) in catalog.POOLED_CLIENT_CLASSES
+            ):
                 return name
     return None
 
@@ -136,7 +166,9 @@ def _module_level(module: Module) -> Iterator[ast.AST]:
 def _streams(ctx: Context, scope: Scope, call: ast.Call) -> Iterator[Finding]:
     if scope.qualify(call.func) not in catalog.STREAMING_RESPONSE:
         return
-    content = call.args[0] if call.args else next((k.value for k in call.keywords if k.arg == "streaming_content"), None)
+    content = (
+        call.args[0] if call.args else next((k.value for k in call.keywords if k.arg == "streaming_content"), None)
+    )
     if content is None:
         return
     content = scope.value_of(content)
@@ -148,8 +180,13 @@ def _streams(ctx: Context, scope: Scope, call: ast.Call) -> Iterator[Finding]:
         if helper is not None and not helper.is_async and is_generator(helper.node):
             generator = f"the sync generator `{helper.name}()`"
     if generator is not None:
-        yield finding(SYNC_STREAM, scope.module.rel, call.lineno, f"StreamingHttpResponse gets {generator}: under ASGI "
-                      "Django reads it whole before sending a byte. Stream from an async generator instead.")
+        yield finding(
+            SYNC_STREAM,
+            scope.module.rel,
+            call.lineno,
+            f"StreamingHttpResponse gets {generator}: under ASGI "
+            "Django reads it whole before sending a byte. Stream from an async generator instead.",
+        )
 
 
 def _called_function(ctx: Context, fn: Function, scope: Scope, call: ast.Call) -> Function | None:
@@ -174,22 +211,39 @@ def _timeouts(scope: Scope, call: ast.Call) -> Iterator[Finding]:
     explicit_none = isinstance(timeout, ast.Constant) and timeout.value is None
     if qualname in catalog.POOLED_CLIENT_CLASSES or qualname in catalog.BLOCKING_NETWORK_FUNCS:
         if explicit_none:
-            yield finding(NO_TIMEOUT, scope.module.rel, call.lineno, f"`{qualname}(timeout=None)` waits for ever on a "
-                          "stalled server: pass a timeout in seconds.")
+            yield finding(
+                NO_TIMEOUT,
+                scope.module.rel,
+                call.lineno,
+                f"`{qualname}(timeout=None)` waits for ever on a stalled server: pass a timeout in seconds.",
+            )
             return
     if qualname in catalog.NO_DEFAULT_TIMEOUT_FUNCS:
         position = catalog.TIMEOUT_POSITION.get(qualname)
         if "timeout" not in keywords and (position is None or len(call.args) <= position):
-            yield finding(NO_TIMEOUT, scope.module.rel, call.lineno, f"`{qualname}()` has no timeout and can wait for "
-                          "ever: pass `timeout=` in seconds.")
+            yield finding(
+                NO_TIMEOUT,
+                scope.module.rel,
+                call.lineno,
+                f"`{qualname}()` has no timeout and can wait for ever: pass `timeout=` in seconds.",
+            )
         return
     if qualname in catalog.LLM_CLIENT_CLASSES and "timeout" not in keywords:
-        yield finding(LLM_DEFAULT_TIMEOUT, scope.module.rel, call.lineno, f"`{qualname}()` without `timeout=` waits up "
-                      "to 10 minutes on a stalled call: pass a timeout.")
+        yield finding(
+            LLM_DEFAULT_TIMEOUT,
+            scope.module.rel,
+            call.lineno,
+            f"`{qualname}()` without `timeout=` waits up to 10 minutes on a stalled call: pass a timeout.",
+        )
         return
     if isinstance(call.func, ast.Attribute) and call.func.attr in catalog.HTTP_VERBS:
         receiver = scope.kind(call.func.value)
         if isinstance(receiver, ClientKind) and receiver.cls in catalog.REQUESTS_SESSIONS:
             if "timeout" not in keywords:
-                yield finding(NO_TIMEOUT, scope.module.rel, call.lineno, f"`{short(call.func)}()` on a requests "
-                              "Session has no timeout and can wait for ever: pass `timeout=` in seconds.")
+                yield finding(
+                    NO_TIMEOUT,
+                    scope.module.rel,
+                    call.lineno,
+                    f"`{short(call.func)}()` on a requests "
+                    "Session has no timeout and can wait for ever: pass `timeout=` in seconds.",
+                )

@@ -1,4 +1,4 @@
-"""The audited tree as source: its Python files parsed, names resolved through imports, calls to its own functions found.
+"""The audited tree as source: Python files parsed, names resolved through imports, calls to its own functions found.
 
 Nothing here imports the audited project; everything is read with ``ast``.
 """
@@ -17,7 +17,15 @@ FuncNode = ast.FunctionDef | ast.AsyncFunctionDef
 # Folders that are never the project's own code (or hold nothing async), so they are not read.
 SKIP_DIRS = frozenset(
     {
-        "__pycache__", "node_modules", "site-packages", "migrations", "venv", "env", "build", "dist", "staticfiles",
+        "__pycache__",
+        "node_modules",
+        "site-packages",
+        "migrations",
+        "venv",
+        "env",
+        "build",
+        "dist",
+        "staticfiles",
     }
 )
 # Top-level packages whose import marks a module as part of a Django project (views, consumers, middleware).
@@ -108,7 +116,6 @@ class Project:
         if self._functions is None:
             self._functions = [fn for module in self.modules for fn in _functions_in(module, module.tree, None)]
         return self._functions
-
 
     def lookup(self, qualname: str) -> tuple[Module, str] | None:
         """Splits ``pkg.mod.Name`` into the project module that defines it and the name, when it is ours."""
@@ -268,7 +275,8 @@ def python_files(root: Path) -> Iterator[Path]:
     for folder, dirs, files in os.walk(root):
         # Pruned in place, so os.walk never descends into them.
         dirs[:] = sorted(
-            d for d in dirs
+            d
+            for d in dirs
             if d not in SKIP_DIRS and not d.startswith(".") and not (Path(folder) / d / "pyvenv.cfg").exists()
         )
         for name in sorted(files):

@@ -30,7 +30,9 @@ class BlockingDetectorMiddleware:
         self.detector = activate_from_settings()
         self.lag_threshold = loop_lag_threshold() if self.detector is not None else None
         # One monitor per serving loop; a loop that goes away takes its monitor with it.
-        self.monitors: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LoopLagMonitor] = weakref.WeakKeyDictionary()
+        self.monitors: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LoopLagMonitor] = (
+            weakref.WeakKeyDictionary()
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Called by the server for each connection."""

@@ -53,7 +53,9 @@ def loop_lag_threshold() -> float | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-        raise ImproperlyConfigured(f"LONGRUN_LOOP_LAG_THRESHOLD must be a positive number of seconds or None, not {value!r}.")
+        raise ImproperlyConfigured(
+            f"LONGRUN_LOOP_LAG_THRESHOLD must be a positive number of seconds or None, not {value!r}."
+        )
     return float(value)
 
 

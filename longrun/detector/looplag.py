@@ -88,7 +88,9 @@ class LoopLagMonitor:
         self._task = self._loop.create_task(self._watch(), name="longrun loop-lag monitor")
         if self.sample_stack:
             self._stop_watchdog.clear()
-            self._watchdog = threading.Thread(target=self._watch_from_thread, name="longrun loop-lag watchdog", daemon=True)
+            self._watchdog = threading.Thread(
+                target=self._watch_from_thread, name="longrun loop-lag watchdog", daemon=True
+            )
             self._watchdog.start()
 
     async def stop(self) -> None:

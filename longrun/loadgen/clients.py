@@ -83,8 +83,14 @@ class _Timer:
         if ttft_s is None and self.first is not None:
             ttft_s = self.first - self.started
         return RequestResult(
-            kind=self.kind, ok=error is None, error=error, status=self.status, started=self.started,
-            ttft_s=ttft_s, total_s=end - self.started, tokens=self.tokens if tokens is None else tokens,
+            kind=self.kind,
+            ok=error is None,
+            error=error,
+            status=self.status,
+            started=self.started,
+            ttft_s=ttft_s,
+            total_s=end - self.started,
+            tokens=self.tokens if tokens is None else tokens,
         )
 
 
@@ -182,8 +188,13 @@ async def websocket(
     try:
         async with asyncio.timeout(timeout_s):
             async with connect(
-                url, origin=Origin(origin) if origin else None, proxy=None, open_timeout=None,
-                ping_interval=None, max_size=None, compression=None,
+                url,
+                origin=Origin(origin) if origin else None,
+                proxy=None,
+                open_timeout=None,
+                ping_interval=None,
+                max_size=None,
+                compression=None,
             ) as socket:
                 timer.status = 101
                 await socket.send(json.dumps(message))

@@ -74,7 +74,9 @@ def sample_tree(root: psutil.Process) -> TreeSample:
                 count = process.num_threads()
         except (psutil.NoSuchProcess, psutil.ZombieProcess, psutil.AccessDenied):
             continue
-        cpu += float(times.user + times.system + getattr(times, "children_user", 0.0) + getattr(times, "children_system", 0.0))
+        cpu += float(
+            times.user + times.system + getattr(times, "children_user", 0.0) + getattr(times, "children_system", 0.0)
+        )
         rss += int(memory.rss)
         threads += int(count)
         processes += 1
@@ -141,8 +143,13 @@ class ProcessTreeSampler:
         cpu = self._last.cpu_s - self._first.cpu_s if self._first and self._last else 0.0
         cpu = max(cpu, 0.0)  # a descendant that exits unreaped takes its time with it
         self.result = ProcessTreeStats(
-            pid=self.pid, window_s=window, cpu_s=cpu, cpu_percent=100.0 * cpu / window if window > 0 else 0.0,
-            peak_rss_bytes=self._peak_rss, peak_threads=self._peak_threads, peak_processes=self._peak_processes,
+            pid=self.pid,
+            window_s=window,
+            cpu_s=cpu,
+            cpu_percent=100.0 * cpu / window if window > 0 else 0.0,
+            peak_rss_bytes=self._peak_rss,
+            peak_threads=self._peak_threads,
+            peak_processes=self._peak_processes,
             samples=self._samples,
         )
         return self.result

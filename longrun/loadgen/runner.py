@@ -171,8 +171,15 @@ async def run_load(
         wall_s=wall_end - wall_start,
     )
     return LoadRun(
-        kind=kind, url=url, concurrency=concurrency,
-        requests_per_user=None if duration_s is not None else requests_per_user, duration_s=duration_s,
+        kind=kind,
+        url=url,
+        concurrency=concurrency,
+        requests_per_user=None if duration_s is not None else requests_per_user,
+        duration_s=duration_s,
         results=sorted((r for rs in results for r in rs), key=lambda r: r.started),
-        wall_start=wall_start, wall_end=wall_end, started_at=started_at, client_cpu=cpu, nofile_limit=nofile,
+        wall_start=wall_start,
+        wall_end=wall_end,
+        started_at=started_at,
+        client_cpu=cpu,
+        nofile_limit=nofile,
     )

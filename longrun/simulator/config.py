@@ -116,7 +116,9 @@ def _count(body: dict[str, Any], name: str, default: int) -> int:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Called by the management command and ``python -m longrun.simulator`` to declare the same flags."""
     parser.add_argument("--host", default=DEFAULT_HOST, help=f"Interface to bind (default {DEFAULT_HOST}).")
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"Port, 0 for a free one (default {DEFAULT_PORT}).")
+    parser.add_argument(
+        "--port", type=int, default=DEFAULT_PORT, help=f"Port, 0 for a free one (default {DEFAULT_PORT})."
+    )
     parser.add_argument("--ttft-ms", type=float, default=DEFAULT_TTFT_MS, help="Time to first token, in ms.")
     parser.add_argument("--token-ms", type=float, default=DEFAULT_TOKEN_MS, help="Delay between tokens, in ms.")
     parser.add_argument("--tokens", type=int, default=DEFAULT_TOKENS, help="Tokens per reply.")

@@ -62,7 +62,11 @@ async def start_simulator(
 
 
 async def serve(
-    config: SimulatorConfig, host: str, port: int, on_listening: Callable[[str], None], stop: asyncio.Event | None = None
+    config: SimulatorConfig,
+    host: str,
+    port: int,
+    on_listening: Callable[[str], None],
+    stop: asyncio.Event | None = None,
 ) -> None:
     """Called by ``run``: serves until SIGINT/SIGTERM (or ``stop`` is set), then shuts down cleanly."""
     stop = stop or asyncio.Event()
@@ -185,7 +189,9 @@ class SimulatorProcess:
         self.start()
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         """Called by ``with``: stops the process whatever happened."""
         self.stop()
 
@@ -200,5 +206,7 @@ def run_simulator_process(
     extra_args: Sequence[str] = (),
 ) -> Iterator[str]:
     """Called from tests and fixtures: runs a simulator process on a free port and yields its base URL (``.../v1``)."""
-    with SimulatorProcess(ttft_ms=ttft_ms, token_ms=token_ms, tokens=tokens, host=host, extra_args=extra_args) as process:
+    with SimulatorProcess(
+        ttft_ms=ttft_ms, token_ms=token_ms, tokens=tokens, host=host, extra_args=extra_args
+    ) as process:
         yield process.base_url

@@ -71,7 +71,9 @@ class ChunkEncoder:
 
     def _choice(self, delta: bytes, finish_reason: bytes) -> bytes:
         """Called for the role and finish chunks: one choice with the given delta and finish_reason."""
-        return b"".join((self._head, b'{"index":0,"delta":', delta, b',"finish_reason":', finish_reason, b"}]", self._tail))
+        return b"".join(
+            (self._head, b'{"index":0,"delta":', delta, b',"finish_reason":', finish_reason, b"}]", self._tail)
+        )
 
 
 def completion_body(*, id: str, model: str, content: str, finish_reason: str, usage_: dict[str, int]) -> bytes:

@@ -27,7 +27,10 @@ def staff_user(e2e_env) -> str:
     env = {**e2e_env, "DJANGO_SUPERUSER_PASSWORD": PASSWORD}
     subprocess.run(
         [sys.executable, "manage.py", "createsuperuser", "--noinput", "--username", STAFF, "--email", "s@example.com"],
-        cwd=ROOT, env=env, check=False, capture_output=True,
+        cwd=ROOT,
+        env=env,
+        check=False,
+        capture_output=True,
     )
     return STAFF
 

@@ -16,16 +16,26 @@ pytestmark = pytest.mark.e2e
 
 def test_serve_starts_the_simulator_and_daphne_and_stops_both(e2e_env):
     port, llm_port = free_port(), free_port()
-    env = {**e2e_env, "LLM_BASE_URL": f"http://127.0.0.1:{llm_port}/v1", "LLM_SIMULATOR_TTFT_MS": "10",
-           "LLM_SIMULATOR_TOKEN_MS": "5", "LLM_SIMULATOR_TOKENS": "4"}
+    env = {
+        **e2e_env,
+        "LLM_BASE_URL": f"http://127.0.0.1:{llm_port}/v1",
+        "LLM_SIMULATOR_TTFT_MS": "10",
+        "LLM_SIMULATOR_TOKEN_MS": "5",
+        "LLM_SIMULATOR_TOKENS": "4",
+    }
     process = subprocess.Popen(
-        [sys.executable, "manage.py", "serve", "--port", str(port)], cwd=ROOT, env=env,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [sys.executable, "manage.py", "serve", "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
         wait_until_listening(port, process)
         request = urllib.request.Request(
-            f"http://127.0.0.1:{port}/api/async/complete", data=json.dumps({"prompt": "Hi"}).encode(),
+            f"http://127.0.0.1:{port}/api/async/complete",
+            data=json.dumps({"prompt": "Hi"}).encode(),
             headers={"Content-Type": "application/json"},
         )
         with urllib.request.urlopen(request, timeout=10) as reply:

@@ -32,14 +32,40 @@ SAMPLE = HERE / "sample_project"
 # artifacts. The build runs on a copy because setuptools writes build/ and longrun.egg-info/ next to its
 # pyproject.toml, and the working tree is shared with other runs.
 BUILD_IGNORE = shutil.ignore_patterns(
-    ".git", ".venv", "venv", ".mypy_cache", ".pytest_cache", ".ruff_cache", "__pycache__", "*.pyc", "build", "dist",
-    "*.egg-info", "artifacts", "results", "staticfiles", "node_modules", "*.sqlite3", "*.sqlite3-*", ".env",
+    ".git",
+    ".venv",
+    "venv",
+    ".mypy_cache",
+    ".pytest_cache",
+    ".ruff_cache",
+    "__pycache__",
+    "*.pyc",
+    "build",
+    "dist",
+    "*.egg-info",
+    "artifacts",
+    "results",
+    "staticfiles",
+    "node_modules",
+    "*.sqlite3",
+    "*.sqlite3-*",
+    ".env",
 )
 # Variables of this test run that would leak into the sample project's processes and change what they do.
-LEAKING = frozenset({
-    "DJANGO_SETTINGS_MODULE", "PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "VIRTUAL_ENV", "PYTEST_ADDOPTS",
-    "PYTEST_PLUGINS", "PYTEST_DISABLE_PLUGIN_AUTOLOAD", "PYTEST_CURRENT_TEST", "PYTEST_VERSION",
-})
+LEAKING = frozenset(
+    {
+        "DJANGO_SETTINGS_MODULE",
+        "PYTHONPATH",
+        "PYTHONHOME",
+        "PYTHONSTARTUP",
+        "VIRTUAL_ENV",
+        "PYTEST_ADDOPTS",
+        "PYTEST_PLUGINS",
+        "PYTEST_DISABLE_PLUGIN_AUTOLOAD",
+        "PYTEST_CURRENT_TEST",
+        "PYTEST_VERSION",
+    }
+)
 INSTALL_TIMEOUT_S = 900
 COMMAND_TIMEOUT_S = 120
 LISTENING = re.compile(r"LLM simulator listening on (http://127\.0\.0\.1:(\d+)/v1)")
@@ -85,7 +111,12 @@ class Venv:
     def run(self, *args: str, cwd: Path, timeout: float = COMMAND_TIMEOUT_S) -> subprocess.CompletedProcess[str]:
         """Runs the venv's python with args, capturing both streams; never raises on a non-zero status."""
         return subprocess.run(
-            [str(self.python), *args], cwd=cwd, env=self.env, capture_output=True, text=True, timeout=timeout,
+            [str(self.python), *args],
+            cwd=cwd,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
             check=False,
         )
 
@@ -110,8 +141,17 @@ def venv(tmp_path_factory: pytest.TempPathFactory) -> Venv:
     subprocess.run([base_python(), "-m", "venv", str(path)], check=True, capture_output=True, timeout=COMMAND_TIMEOUT_S)
     bindir = path / ("Scripts" if os.name == "nt" else "bin")
     made = Venv(path, bindir / ("python.exe" if os.name == "nt" else "python"), venv_env(path, bindir))
-    installed = made.run("-m", "pip", "install", "--no-input", str(source), "requests", *plugin_requirements(),
-                         cwd=base, timeout=INSTALL_TIMEOUT_S)
+    installed = made.run(
+        "-m",
+        "pip",
+        "install",
+        "--no-input",
+        str(source),
+        "requests",
+        *plugin_requirements(),
+        cwd=base,
+        timeout=INSTALL_TIMEOUT_S,
+    )
     if installed.returncode != 0:
         pytest.fail(f"pip install of the repository failed:\n{installed.stdout[-4000:]}\n{installed.stderr[-4000:]}")
     return made
@@ -146,7 +186,8 @@ def test_longrun_is_imported_from_the_virtual_environment_not_from_the_repositor
 def test_the_installed_package_has_every_module_of_the_source_tree_and_py_typed(venv: Venv, sample: Path):
     def files(package: Path) -> set[str]:
         return {
-            p.relative_to(package).as_posix() for p in package.rglob("*")
+            p.relative_to(package).as_posix()
+            for p in package.rglob("*")
             if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"
         }
 
@@ -203,8 +244,12 @@ def test_python_m_longrun_audit_runs_with_no_django_settings(venv: Venv, sample:
 def simulator(venv: Venv, sample: Path) -> Iterator[tuple[subprocess.Popen[str], str]]:
     """``manage.py llm_simulator --port 0`` running in the sample project, and its first stdout line."""
     process = subprocess.Popen(
-        [str(venv.python), "manage.py", "llm_simulator", "--port", "0"], cwd=sample, env=venv.env,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [str(venv.python), "manage.py", "llm_simulator", "--port", "0"],
+        cwd=sample,
+        env=venv.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     assert process.stdout is not None and process.stderr is not None
     try:

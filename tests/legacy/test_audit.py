@@ -25,7 +25,16 @@ def test_the_audit_finds_every_planted_problem_of_the_legacy_project_and_nothing
 
 def test_the_legacy_project_plants_the_problems_the_guide_walks_through():
     assert {rule for _, _, rule in planted_markers(BEFORE)} == {
-        "LR102", "LR201", "LR202", "LR203", "LR204", "LR205", "LR401", "LR402", "LR403", "LR405",
+        "LR102",
+        "LR201",
+        "LR202",
+        "LR203",
+        "LR204",
+        "LR205",
+        "LR401",
+        "LR402",
+        "LR403",
+        "LR405",
     }
 
 
@@ -37,7 +46,10 @@ def test_the_command_line_reports_the_same_as_json_with_the_documented_exit_stat
     def run(root: Path) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [sys.executable, "-m", "longrun", "audit", str(root), "--format", "json"],
-            cwd=REPO, capture_output=True, text=True, timeout=60,
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
 
     before, after = run(BEFORE), run(AFTER)
@@ -51,7 +63,10 @@ def test_pytest_collects_nothing_from_the_example_projects():
     # Their modules are read by the audit and imported by the behaviour tests, never collected as tests.
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", str(BEFORE), str(AFTER)],
-        cwd=REPO, capture_output=True, text=True, timeout=120,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 5, result.stdout + result.stderr  # 5: no tests collected
 

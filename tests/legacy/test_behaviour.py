@@ -84,7 +84,9 @@ async def test_the_stream_sends_the_same_text_before_and_after_and_the_migrated_
 
     assert b"".join(new_chunks) == b"".join(old_chunks)
     assert len([c for c in new_chunks if c]) > 1  # token by token, not one block
-    assert await cache.aget("answer:c1") == old_saved == {"content": b"".join(old_chunks).decode(), "status": "complete"}
+    assert (
+        await cache.aget("answer:c1") == old_saved == {"content": b"".join(old_chunks).decode(), "status": "complete"}
+    )
     whole = await after.complete(after_post("/chat/complete", PROMPT))
     assert json.loads(whole.content)["content"] == b"".join(new_chunks).decode()
 

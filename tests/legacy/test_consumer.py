@@ -41,7 +41,9 @@ async def communicator(settings: Any, simulator: Simulator) -> AsyncIterator[Web
     after.llm_client.cache_clear()
 
 
-async def test_a_whole_answer_over_the_socket_is_the_http_answer(communicator: WebsocketCommunicator, simulator: Simulator):
+async def test_a_whole_answer_over_the_socket_is_the_http_answer(
+    communicator: WebsocketCommunicator, simulator: Simulator
+):
     await communicator.send_json_to({"type": "prompt", "id": "a", "prompt": "Explain ASGI", "conversation": "w1"})
     tokens = []
     while (message := await communicator.receive_json_from(timeout=10))["type"] == "token":

@@ -172,7 +172,9 @@ def test_an_unreachable_llm_is_a_502_that_says_to_start_it(llm, settings, url):
 
 
 @pytest.mark.parametrize("url", STREAM)
-async def test_a_stream_cut_mid_way_ends_with_an_error_event_and_keeps_the_partial_text(llm, settings, async_clients, url):
+async def test_a_stream_cut_mid_way_ends_with_an_error_event_and_keeps_the_partial_text(
+    llm, settings, async_clients, url
+):
     settings.LLM_MODEL = "fault:cut"
     response = await apost(AsyncClient(), url, {"prompt": "Cut me"})
     events = parse_sse(await aread(response))

@@ -10,12 +10,12 @@ from typing import IO, Any, cast
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from longrun.servers import SERVERS
 from rich.console import Console
 
 from llm_app.bench import report
 from llm_app.bench.orchestrate import compare
 from llm_app.bench.scenarios import DEFAULT_SERVERS, PATHS, LLMTiming, Scenario, quick
+from longrun.servers import SERVERS
 
 
 def _ints(text: str) -> tuple[int, ...]:
@@ -41,7 +41,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--concurrency", default="32", help="comma-separated users per run (default 32)")
-        parser.add_argument("--servers", default=",".join(DEFAULT_SERVERS), help="comma-separated, from: " + ", ".join(SERVERS))
+        parser.add_argument(
+            "--servers", default=",".join(DEFAULT_SERVERS), help="comma-separated, from: " + ", ".join(SERVERS)
+        )
         parser.add_argument("--paths", default="sync,async,websocket", help="comma-separated: sync, async, websocket")
         parser.add_argument("--ttft-ms", type=int, default=200)
         parser.add_argument("--token-ms", type=int, default=40)
@@ -52,7 +54,9 @@ class Command(BaseCommand):
         parser.add_argument("--threads", type=int, default=32, help="threads per gthread worker (default 32)")
         parser.add_argument("--database-url", help="the servers' database (default: a fresh SQLite file per run)")
         parser.add_argument("--quick", action="store_true", help="a smoke run under a minute")
-        parser.add_argument("--output", default="benchmarks/results/compare_servers", help="path stem of .json and .png")
+        parser.add_argument(
+            "--output", default="benchmarks/results/compare_servers", help="path stem of .json and .png"
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         scenario = self._scenario(options)
@@ -61,7 +65,9 @@ class Command(BaseCommand):
         # Wide enough for every column when the output is a file or a CI log, not a terminal.
         console = Console(file=cast(IO[str], self.stdout), highlight=False, width=None if self.stdout.isatty() else 220)
         command = "python manage.py compare_servers " + shlex.join(sys.argv[2:])
-        comparison = compare(scenario, command=command.strip(), progress=lambda line: console.print(f"[dim]{line}[/dim]"))
+        comparison = compare(
+            scenario, command=command.strip(), progress=lambda line: console.print(f"[dim]{line}[/dim]")
+        )
         report.print_table(comparison, console)
         stem = Path(options["output"])
         if not stem.is_absolute():

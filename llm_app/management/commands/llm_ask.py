@@ -12,7 +12,7 @@ from typing import Any
 from asgiref.sync import async_to_sync
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from llm_app.models import Interface, Path
+from llm_app.models import CallPath, Interface
 from llm_app.services import llm
 from llm_app.services.clients import aclose_clients
 from llm_app.services.recording import ConversationNotFound
@@ -28,7 +28,11 @@ class Command(BaseCommand):
         parser.add_argument("--max-tokens", type=int)
 
     def handle(self, *args: Any, **options: Any) -> None:
-        data = {"prompt": options["prompt"], "conversation": options["conversation"], "max_tokens": options["max_tokens"]}
+        data = {
+            "prompt": options["prompt"],
+            "conversation": options["conversation"],
+            "max_tokens": options["max_tokens"],
+        }
         try:
             chat = validate_chat_request({k: v for k, v in data.items() if v is not None})
         except BadRequest as exc:
@@ -38,7 +42,7 @@ class Command(BaseCommand):
     async def ahandle(self, chat: Any) -> None:
         """Runs on the event loop async_to_sync made for this command, once for the whole stream."""
         try:
-            generation = await llm.astream(request=chat, path=Path.COMMAND, interface=Interface.NONE)
+            generation = await llm.astream(request=chat, path=CallPath.COMMAND, interface=Interface.NONE)
             async for event in generation:
                 match event:
                     case llm.TokenEvent(text=text):

@@ -15,6 +15,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+
 from longrun.servers import SERVERS, server_command
 
 
@@ -82,9 +83,19 @@ class Command(BaseCommand):
             return None
         process = subprocess.Popen(
             [
-                sys.executable, "manage.py", "llm_simulator", "--host", host, "--port", str(port),
-                "--ttft-ms", str(settings.LLM_SIMULATOR_TTFT_MS), "--token-ms", str(settings.LLM_SIMULATOR_TOKEN_MS),
-                "--tokens", str(settings.LLM_SIMULATOR_TOKENS),
+                sys.executable,
+                "manage.py",
+                "llm_simulator",
+                "--host",
+                host,
+                "--port",
+                str(port),
+                "--ttft-ms",
+                str(settings.LLM_SIMULATOR_TTFT_MS),
+                "--token-ms",
+                str(settings.LLM_SIMULATOR_TOKEN_MS),
+                "--tokens",
+                str(settings.LLM_SIMULATOR_TOKENS),
             ],
             stdout=subprocess.DEVNULL,
         )
@@ -96,4 +107,6 @@ class Command(BaseCommand):
                 break
             time.sleep(0.1)
         process.kill()
-        raise CommandError(f"The LLM simulator did not start on {host}:{port}; run `./run manage llm_simulator` to see why.")
+        raise CommandError(
+            f"The LLM simulator did not start on {host}:{port}; run `./run manage llm_simulator` to see why."
+        )

@@ -21,8 +21,9 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         paths = options["paths"] or [str(settings.BASE_DIR)]
         try:
-            status = run(paths, output_format=options["format"], select=options["select"], fix=options["fix"],
-                         out=self.stdout)
+            status = run(
+                paths, output_format=options["format"], select=options["select"], fix=options["fix"], out=self.stdout
+            )
         except UsageError as exc:
             raise CommandError(str(exc), returncode=2) from None
         if status:

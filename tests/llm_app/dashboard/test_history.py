@@ -14,14 +14,29 @@ from llm_app.models import Conversation, LLMCall, Message
 pytestmark = pytest.mark.django_db
 
 
-def add_call(*, minutes_ago: float, path: str = "async", model: str = "m", status: str = "complete",
-             duration_ms: float = 1000.0, ttft_ms: float | None = 100.0, tokens: int = 10) -> LLMCall:
+def add_call(
+    *,
+    minutes_ago: float,
+    path: str = "async",
+    model: str = "m",
+    status: str = "complete",
+    duration_ms: float = 1000.0,
+    ttft_ms: float | None = 100.0,
+    tokens: int = 10,
+) -> LLMCall:
     conversation = Conversation.objects.create(title="t")
     message = Message.objects.create(conversation=conversation, role="assistant", content="x", status=status)
     return LLMCall.objects.create(
-        conversation=conversation, message=message, path=path, interface="asgi", model=model,
-        started_at=timezone.now() - timedelta(minutes=minutes_ago), ttft_ms=ttft_ms, duration_ms=duration_ms,
-        tokens=tokens, status=status,
+        conversation=conversation,
+        message=message,
+        path=path,
+        interface="asgi",
+        model=model,
+        started_at=timezone.now() - timedelta(minutes=minutes_ago),
+        ttft_ms=ttft_ms,
+        duration_ms=duration_ms,
+        tokens=tokens,
+        status=status,
     )
 
 

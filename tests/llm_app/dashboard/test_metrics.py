@@ -28,8 +28,14 @@ def tracker(clock: Clock) -> Tracker:
     return Tracker(window_s=60.0, clock=clock)
 
 
-def finish(tracker: Tracker, call_id: int, status: str = "complete", ttft_ms: float | None = 100.0,
-           duration_ms: float = 1000.0, tokens: int = 10) -> None:
+def finish(
+    tracker: Tracker,
+    call_id: int,
+    status: str = "complete",
+    ttft_ms: float | None = 100.0,
+    duration_ms: float = 1000.0,
+    tokens: int = 10,
+) -> None:
     tracker.call_finished(call_id, status=status, ttft_ms=ttft_ms, duration_ms=duration_ms, tokens=tokens)
 
 

@@ -52,7 +52,12 @@ def test_each_admin_list_links_to_the_dashboard(model):
 
 @pytest.mark.parametrize(
     "query",
-    ["calls__path__exact=sync", "calls__status__exact=complete", "calls__model__exact=m", "created_at__gte=2020-01-01+00%3A00%3A00%2B00%3A00"],
+    [
+        "calls__path__exact=sync",
+        "calls__status__exact=complete",
+        "calls__model__exact=m",
+        "created_at__gte=2020-01-01+00%3A00%3A00%2B00%3A00",
+    ],
 )
 def test_the_conversation_list_filters_by_path_status_model_and_time(query):
     client = Client()

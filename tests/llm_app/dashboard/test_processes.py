@@ -47,7 +47,9 @@ def redis_layer(settings: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict
     with socket.socket() as sock:
         sock.settimeout(1)
         if sock.connect_ex(("127.0.0.1", 6379)) != 0:
-            message = "Redis is not reachable on 127.0.0.1:6379. Start it: bash .ci/run, or redis-server --daemonize yes"
+            message = (
+                "Redis is not reachable on 127.0.0.1:6379. Start it: bash .ci/run, or redis-server --daemonize yes"
+            )
             pytest.fail(message) if os.environ.get("CI") else pytest.skip(message)
     # A prefix of this test's own: other test runs on the same Redis publish to the same group name.
     layers = {

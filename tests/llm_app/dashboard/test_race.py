@@ -52,7 +52,10 @@ async def staff_socket() -> AsyncIterator[WebsocketCommunicator]:
     staff = await User.objects.acreate_user("staff", password="x", is_staff=True)
     client = AsyncClient()
     await client.aforce_login(staff)
-    headers = [(b"origin", b"http://127.0.0.1:8000"), (b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode())]
+    headers = [
+        (b"origin", b"http://127.0.0.1:8000"),
+        (b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode()),
+    ]
     communicator = WebsocketCommunicator(application, "/ws/admin/dashboard/", headers=headers)
     connected, _ = await communicator.connect()
     assert connected

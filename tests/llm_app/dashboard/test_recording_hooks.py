@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from llm_app import metrics
-from llm_app.models import Interface, Path, Status
+from llm_app.models import CallPath, Interface, Status
 from llm_app.services import recording
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -26,7 +26,7 @@ def in_flight() -> dict[str, int]:
 
 
 def test_a_sync_call_is_in_flight_between_start_and_finish():
-    record = recording.start(prompt="hi", conversation_id=None, path=Path.SYNC, interface=Interface.WSGI, model="m")
+    record = recording.start(prompt="hi", conversation_id=None, path=CallPath.SYNC, interface=Interface.WSGI, model="m")
     assert in_flight()["sync"] == 1
     recording.finish(record=record, content="x", tokens=1, ttft_ms=5.0, duration_ms=9.0, status=Status.COMPLETE)
     assert in_flight()["total"] == 0
@@ -34,7 +34,7 @@ def test_a_sync_call_is_in_flight_between_start_and_finish():
 
 async def test_an_async_cancelled_call_counts_as_an_upstream_call_cancelled():
     record = await recording.astart(
-        prompt="hi", conversation_id=None, path=Path.ASYNC, interface=Interface.ASGI, model="m"
+        prompt="hi", conversation_id=None, path=CallPath.ASYNC, interface=Interface.ASGI, model="m"
     )
     snapshot = metrics.merge([await metrics_snapshot()])
     assert snapshot["in_flight"]["async"] == 1

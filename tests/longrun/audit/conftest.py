@@ -45,7 +45,9 @@ def write_tree(root: Path, files: dict[str, str]) -> Path:
 def audit(tmp_path: Path) -> Audit:
     """Audits one module (``app/views.py``, beside ``app/models.py``) or a tree of files; returns its findings."""
 
-    def run(source: str | None = None, *, files: dict[str, str] | None = None, rules: set[str] | None = None) -> list[Finding]:
+    def run(
+        source: str | None = None, *, files: dict[str, str] | None = None, rules: set[str] | None = None
+    ) -> list[Finding]:
         tree = {"app/__init__.py": "", "app/models.py": MODELS, **(files or {})}
         if source is not None:
             tree["app/views.py"] = source

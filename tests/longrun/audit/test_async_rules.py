@@ -43,14 +43,17 @@ def test_a_client_from_a_typed_factory_is_recognised(audit: Audit):
 
 
 def test_an_awaited_async_client_is_not_blocking(audit: Audit):
-    assert audit("""
+    assert (
+        audit("""
         from openai import AsyncOpenAI
 
         client = AsyncOpenAI(timeout=30)
 
         async def view(request):
             return await client.chat.completions.create(model="m", messages=[])
-    """) == []
+    """)
+        == []
+    )
 
 
 def test_time_sleep_in_an_async_function_is_reported_with_the_asyncio_fix(audit: Audit):
@@ -73,12 +76,15 @@ def test_open_in_an_async_function_is_blocking_file_io(audit: Audit):
 
 
 def test_an_awaited_path_method_is_not_blocking_file_io(audit: Audit):
-    assert audit("""
+    assert (
+        audit("""
         import anyio
 
         async def load():
             return await anyio.Path("x").read_text()
-    """) == []
+    """)
+        == []
+    )
 
 
 def test_a_sync_orm_call_in_an_async_function_is_reported(audit: Audit):
@@ -104,23 +110,29 @@ def test_save_on_an_instance_fetched_asynchronously_is_a_sync_orm_call(audit: Au
 
 
 def test_the_a_prefixed_twins_are_fine(audit: Audit):
-    assert audit("""
+    assert (
+        audit("""
         from app.models import Book
 
         async def view(request):
             book = await Book.objects.aget(pk=1)
             await book.asave()
             return await Book.objects.filter(title="x").acount()
-    """) == []
+    """)
+        == []
+    )
 
 
 def test_get_on_something_that_is_not_a_queryset_is_fine(audit: Audit):
-    assert audit("""
+    assert (
+        audit("""
         from django.core.cache import cache
 
         async def view(request, data: dict):
             return cache.get("k"), data.get("k"), request.GET.get("q"), request.session.get("s")
-    """) == []
+    """)
+        == []
+    )
 
 
 def test_iterating_a_queryset_with_for_in_async_code_is_reported(audit: Audit):
@@ -136,7 +148,8 @@ def test_iterating_a_queryset_with_for_in_async_code_is_reported(audit: Audit):
 
 
 def test_async_for_and_async_comprehensions_are_fine(audit: Audit):
-    assert audit("""
+    assert (
+        audit("""
         from app.models import Book
 
         async def view(request):
@@ -144,7 +157,9 @@ def test_async_for_and_async_comprehensions_are_fine(audit: Audit):
             async for book in Book.objects.filter(title="x"):
                 titles.append(book.title)
             return titles
-    """) == []
+    """)
+        == []
+    )
 
 
 def test_async_to_sync_inside_an_async_function_is_reported(audit: Audit):
@@ -161,7 +176,8 @@ def test_async_to_sync_inside_an_async_function_is_reported(audit: Audit):
 
 
 def test_async_to_sync_in_a_sync_function_is_fine(audit: Audit):
-    assert audit("""
+    assert (
+        audit("""
         from asgiref.sync import async_to_sync
 
         def handle():
@@ -169,7 +185,9 @@ def test_async_to_sync_in_a_sync_function_is_fine(audit: Audit):
 
         async def other():
             return 1
-    """) == []
+    """)
+        == []
+    )
 
 
 def test_orm_through_thread_unsafe_sync_to_async_is_reported(audit: Audit):
@@ -187,7 +205,8 @@ def test_orm_through_thread_unsafe_sync_to_async_is_reported(audit: Audit):
 
 
 def test_a_thread_unsafe_function_that_closes_its_connection_is_fine(audit: Audit):
-    assert audit("""
+    assert (
+        audit("""
         from asgiref.sync import sync_to_async
         from django.db import connection
         from app.models import Book
@@ -200,12 +219,16 @@ def test_a_thread_unsafe_function_that_closes_its_connection_is_fine(audit: Audi
 
         async def view(request):
             return await sync_to_async(count, thread_sensitive=False)()
-    """) == []
+    """)
+        == []
+    )
 
 
 def test_request_user_in_an_async_view_is_reported(audit: Audit):
-    findings = audit("from django.http import JsonResponse\n\nasync def view(request):\n"
-                     "    return JsonResponse({'pk': request.user.pk})\n")
+    findings = audit(
+        "from django.http import JsonResponse\n\nasync def view(request):\n"
+        "    return JsonResponse({'pk': request.user.pk})\n"
+    )
     assert rules_of(findings) == ["LR108"]
     assert "auser" in findings[0].message
 
@@ -227,14 +250,17 @@ def test_a_foreign_key_read_without_select_related_is_reported(audit: Audit):
 
 
 def test_a_foreign_key_loaded_by_select_related_or_read_by_id_is_fine(audit: Audit):
-    assert audit("""
+    assert (
+        audit("""
         from app.models import Book
 
         async def view(request):
             book = await Book.objects.select_related("author").aget(pk=1)
             other = await Book.objects.aget(pk=2)
             return book.author.name, other.author_id, other.title
-    """) == []
+    """)
+        == []
+    )
 
 
 def test_a_foreign_key_read_on_each_row_of_an_async_for_is_reported(audit: Audit):
@@ -271,10 +297,12 @@ def test_transaction_atomic_decorating_an_async_function_is_reported(audit: Audi
 
 
 def test_a_sync_helper_with_orm_is_reported_at_the_async_call_site(audit: Audit):
-    findings = audit(files={
-        "app/services.py": "from app.models import Book\n\ndef titles():\n    return Book.objects.count()\n",
-        "app/views.py": "from app import services\n\nasync def view(request):\n    return services.titles()\n",
-    })
+    findings = audit(
+        files={
+            "app/services.py": "from app.models import Book\n\ndef titles():\n    return Book.objects.count()\n",
+            "app/views.py": "from app import services\n\nasync def view(request):\n    return services.titles()\n",
+        }
+    )
     assert [(f.rule, f.path, f.line) for f in findings] == [("LR104", "app/views.py", 4)]
     assert "app/services.py:4" in findings[0].message
     assert "sync_to_async(services.titles)" in findings[0].message
@@ -295,7 +323,8 @@ def test_a_self_method_with_blocking_io_is_followed(audit: Audit):
 
 
 def test_a_helper_passed_to_sync_to_async_is_not_followed(audit: Audit):
-    assert audit("""
+    assert (
+        audit("""
         from asgiref.sync import sync_to_async
         from app.models import Book
 
@@ -304,11 +333,14 @@ def test_a_helper_passed_to_sync_to_async_is_not_followed(audit: Audit):
 
         async def view(request):
             return await sync_to_async(titles)()
-    """) == []
+    """)
+        == []
+    )
 
 
 def test_a_helper_decorated_with_database_sync_to_async_is_not_followed(audit: Audit):
-    assert audit("""
+    assert (
+        audit("""
         from channels.db import database_sync_to_async
         from app.models import Book
 
@@ -318,11 +350,14 @@ def test_a_helper_decorated_with_database_sync_to_async_is_not_followed(audit: A
 
         async def view(request):
             return await titles()
-    """) == []
+    """)
+        == []
+    )
 
 
 def test_the_audit_follows_only_one_level_down(audit: Audit):
-    assert audit("""
+    assert (
+        audit("""
         import time
 
         def inner():
@@ -333,49 +368,63 @@ def test_the_audit_follows_only_one_level_down(audit: Audit):
 
         async def view(request):
             outer()
-    """) == []
+    """)
+        == []
+    )
 
 
 def test_building_an_async_to_sync_wrapper_without_calling_it_is_fine(audit: Audit):
-    assert audit("""
+    assert (
+        audit("""
         from asgiref.sync import async_to_sync
 
         class Consumer:
             async def __call__(self, send):
                 self.base_send = async_to_sync(send)
-    """) == []
+    """)
+        == []
+    )
 
 
 def test_a_local_variable_named_like_a_module_hides_it(audit: Audit):
-    assert audit("""
+    assert (
+        audit("""
         import requests
 
         async def view(request, key):
             requests = {"a": 1}
             return requests.get(key)
-    """) == []
+    """)
+        == []
+    )
 
 
 def test_request_user_of_a_closure_is_not_the_functions_own_request(audit: Audit):
-    assert audit("""
+    assert (
+        audit("""
         from django.http import HttpRequest
 
         def build(request: HttpRequest):
             async def auser():
                 return request.user
             request.auser = auser
-    """) == []
+    """)
+        == []
+    )
 
 
 def test_a_relation_of_a_freshly_created_instance_is_not_lazy(audit: Audit):
-    assert audit("""
+    assert (
+        audit("""
         from app.models import Author, Book
 
         async def view(request):
             author = await Author.objects.aget(pk=1)
             book = await Book.objects.acreate(title="x", author=author)
             return book.author.name
-    """) == []
+    """)
+        == []
+    )
 
 
 def test_saving_a_model_built_in_the_function_is_a_sync_orm_call(audit: Audit):
@@ -401,17 +450,22 @@ def test_indexing_a_queryset_runs_it_but_slicing_does_not(audit: Audit):
 
 
 def test_objects_on_a_project_class_that_is_not_a_model_is_not_a_queryset(audit: Audit):
-    assert audit("""
+    assert (
+        audit("""
         class Registry:
             objects = {}
 
         async def view(request):
             return Registry.objects.get("x")
-    """) == []
+    """)
+        == []
+    )
 
 
 def test_a_model_built_on_a_third_party_base_is_still_a_model(audit: Audit):
-    findings = audit(files={"app/users.py": """
+    findings = audit(
+        files={
+            "app/users.py": """
         from django.contrib.auth.models import AbstractUser
 
         class Member(AbstractUser):
@@ -419,7 +473,9 @@ def test_a_model_built_on_a_third_party_base_is_still_a_model(audit: Audit):
 
         async def view(request):
             return Member.objects.get(pk=1)
-    """})
+    """
+        }
+    )
     assert rules_of(findings) == ["LR104"]
 
 
@@ -454,7 +510,10 @@ class Comment(models.Model):
 
 
 def test_related_managers_query_like_querysets(audit: Audit):
-    findings = audit(files={"app/models.py": RELATED_MODELS, "app/views.py": """
+    findings = audit(
+        files={
+            "app/models.py": RELATED_MODELS,
+            "app/views.py": """
         from app.models import Post, Tag
 
         async def view(request):
@@ -464,5 +523,7 @@ def test_related_managers_query_like_querysets(audit: Audit):
             for comment in post.comments.all():
                 print(comment)
             await post.tags.aremove(tag)
-    """})
+    """,
+        }
+    )
     assert [(f.rule, f.line) for f in findings] == [("LR104", 6), ("LR105", 7)]

@@ -13,16 +13,23 @@ from tests.longrun.audit.conftest import CORRECT, PLANTED
 def run_module(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     # No DJANGO_SETTINGS_MODULE, and a working directory outside the repository: no Django project at all.
     env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(Path(__file__).resolve().parents[3])}
-    return subprocess.run([sys.executable, "-m", "longrun", *args], cwd=cwd, env=env, capture_output=True, text=True,
-                          timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "longrun", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=60
+    )
 
 
 def test_findings_print_as_json_with_paths_relative_to_the_audited_path(tmp_path: Path):
     result = run_module("audit", str(PLANTED), "--format", "json", "--select", "LR303", cwd=tmp_path)
     assert result.returncode == 1, result.stderr
     assert json.loads(result.stdout) == [
-        {"rule": "LR303", "severity": "error", "path": "chat/asgi.py", "line": 8,
-         "message": json.loads(result.stdout)[0]["message"], "fix": json.loads(result.stdout)[0]["fix"]}
+        {
+            "rule": "LR303",
+            "severity": "error",
+            "path": "chat/asgi.py",
+            "line": 8,
+            "message": json.loads(result.stdout)[0]["message"],
+            "fix": json.loads(result.stdout)[0]["fix"],
+        }
     ]
 
 

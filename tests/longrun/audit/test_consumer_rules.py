@@ -17,19 +17,25 @@ client = AsyncOpenAI(timeout=30)
 
 
 def test_a_token_loop_inside_receive_is_reported(audit: Audit):
-    findings = audit(CONSUMER_HEAD + """
+    findings = audit(
+        CONSUMER_HEAD
+        + """
 class Chat(AsyncJsonWebsocketConsumer):
     async def receive_json(self, content, **kwargs):
         stream = await client.chat.completions.create(model="m", messages=[], stream=True)
         async for chunk in stream:
             await self.send_json({"t": chunk.id})
-""")
+"""
+    )
     assert rules_of(findings) == ["LR301"]
     assert "create_task" in findings[0].message
 
 
 def test_a_generation_started_as_a_task_is_fine(audit: Audit):
-    assert audit(CONSUMER_HEAD + """
+    assert (
+        audit(
+            CONSUMER_HEAD
+            + """
 class Chat(AsyncJsonWebsocketConsumer):
     async def receive_json(self, content, **kwargs):
         self.task = asyncio.create_task(self.generate())
@@ -38,11 +44,16 @@ class Chat(AsyncJsonWebsocketConsumer):
         stream = await client.chat.completions.create(model="m", messages=[], stream=True)
         async for chunk in stream:
             await self.send_json({"t": chunk.id})
-""") == []
+"""
+        )
+        == []
+    )
 
 
 def test_an_llm_call_on_a_client_from_a_cached_helper_inside_receive_is_reported(audit: Audit):
-    findings = audit(CONSUMER_HEAD + """
+    findings = audit(
+        CONSUMER_HEAD
+        + """
 import functools
 from anthropic import AsyncAnthropic
 
@@ -54,43 +65,58 @@ class Chat(AsyncJsonWebsocketConsumer):
     async def receive_json(self, content, **kwargs):
         reply = await claude().messages.create(model="m", max_tokens=10, messages=[])
         await self.send_json({"t": reply.id})
-""")
+"""
+    )
     assert rules_of(findings) == ["LR301"]
 
 
 def test_sync_orm_inside_a_consumer_method_is_reported(audit: Audit):
-    findings = audit(CONSUMER_HEAD + """
+    findings = audit(
+        CONSUMER_HEAD
+        + """
 class Chat(AsyncJsonWebsocketConsumer):
     async def connect(self):
         self.book = Book.objects.get(pk=1)
         await self.accept()
-""")
+"""
+    )
     assert rules_of(findings) == ["LR104"]
 
 
 def test_a_websocket_route_without_an_origin_validator_is_reported(audit: Audit):
-    findings = audit(files={"app/asgi.py": """
+    findings = audit(
+        files={
+            "app/asgi.py": """
         from channels.routing import ProtocolTypeRouter, URLRouter
         from django.core.asgi import get_asgi_application
 
         application = ProtocolTypeRouter({"http": get_asgi_application(), "websocket": URLRouter([])})
-    """})
+    """
+        }
+    )
     assert rules_of(findings) == ["LR302"]
 
 
 def test_a_consumer_imported_before_get_asgi_application_is_reported(audit: Audit):
-    findings = audit(files={"app/asgi.py": """
+    findings = audit(
+        files={
+            "app/asgi.py": """
         from django.core.asgi import get_asgi_application
 
         from app.consumers import Chat
 
         application = get_asgi_application()
-    """})
+    """
+        }
+    )
     assert [(f.rule, f.line) for f in findings] == [("LR303", 3)]
 
 
 def test_an_asgi_module_in_the_documented_order_is_fine(audit: Audit):
-    assert audit(files={"app/asgi.py": """
+    assert (
+        audit(
+            files={
+                "app/asgi.py": """
         from channels.auth import AuthMiddlewareStack
         from channels.routing import ProtocolTypeRouter, URLRouter
         from channels.security.websocket import OriginValidator
@@ -103,11 +129,17 @@ def test_an_asgi_module_in_the_documented_order_is_fine(audit: Audit):
         application = ProtocolTypeRouter(
             {"http": django_app, "websocket": OriginValidator(AuthMiddlewareStack(URLRouter(patterns)), ["*"])}
         )
-    """}) == []
+    """
+            }
+        )
+        == []
+    )
 
 
 def test_a_loop_sending_a_few_stored_messages_from_receive_is_not_long_work(audit: Audit):
-    findings = audit(CONSUMER_HEAD + """
+    findings = audit(
+        CONSUMER_HEAD
+        + """
 class Chat(AsyncJsonWebsocketConsumer):
     async def receive_json(self, content, **kwargs):
         for line in content["lines"]:
@@ -115,7 +147,8 @@ class Chat(AsyncJsonWebsocketConsumer):
         async for book in Book.objects.filter(title=content["title"]):
             await self.send_json({"title": book.title})
         self.room.messages.create(text="x")
-""")
+"""
+    )
     assert "LR301" not in rules_of(findings)
 
 
@@ -135,7 +168,10 @@ def test_a_sync_consumer_relaying_a_sync_llm_stream_in_receive_is_reported(audit
 
 
 def test_streaming_from_an_async_http_consumers_handle_is_fine(audit: Audit):
-    assert audit(CONSUMER_HEAD + """
+    assert (
+        audit(
+            CONSUMER_HEAD
+            + """
 from channels.generic.http import AsyncHttpConsumer
 
 
@@ -146,11 +182,17 @@ class Events(AsyncHttpConsumer):
         async for chunk in stream:
             await self.send_body(chunk.id.encode(), more_body=True)
         await self.send_body(b"")
-""") == []
+"""
+        )
+        == []
+    )
 
 
 def test_a_websocket_app_built_elsewhere_or_by_a_custom_wrapper_is_not_judged(audit: Audit):
-    assert audit(files={"app/asgi.py": """
+    assert (
+        audit(
+            files={
+                "app/asgi.py": """
         from channels.routing import ProtocolTypeRouter, URLRouter
         from django.core.asgi import get_asgi_application
 
@@ -160,14 +202,19 @@ def test_a_websocket_app_built_elsewhere_or_by_a_custom_wrapper_is_not_judged(au
 
         application = ProtocolTypeRouter({"http": django_app, "websocket": websocket_app})
         other = ProtocolTypeRouter({"http": django_app, "websocket": CheckedOrigins(URLRouter([]))})
-    """}) == []
+    """
+            }
+        )
+        == []
+    )
 
 
 def test_a_project_module_imported_early_is_reported_only_when_it_loads_models_or_consumers(audit: Audit):
-    findings = audit(files={
-        "app/env.py": "import os\n\nDEBUG = os.environ.get('DEBUG')\n",
-        "app/stack.py": "from app.consumers import Chat\n",
-        "app/asgi.py": """
+    findings = audit(
+        files={
+            "app/env.py": "import os\n\nDEBUG = os.environ.get('DEBUG')\n",
+            "app/stack.py": "from app.consumers import Chat\n",
+            "app/asgi.py": """
             from django.core.asgi import get_asgi_application
 
             from app.env import DEBUG
@@ -175,5 +222,6 @@ def test_a_project_module_imported_early_is_reported_only_when_it_loads_models_o
 
             application = get_asgi_application()
         """,
-    })
+        }
+    )
     assert [(f.rule, f.line) for f in findings] == [("LR303", 4)]

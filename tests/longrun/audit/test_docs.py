@@ -6,7 +6,6 @@ import re
 
 from longrun.audit import engine  # noqa: F401 (importing the engine registers every rule)
 from longrun.audit.model import RULES
-
 from tests.longrun.audit.conftest import REPO
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from longrun.audit.engine import audit_path
 from longrun.audit.model import RULES
-
 from tests.helpers import planted_markers
 from tests.longrun.audit.conftest import CORRECT, PLANTED, REPO
 

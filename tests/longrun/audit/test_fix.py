@@ -14,7 +14,6 @@ import pytest
 from longrun.audit import cli
 from longrun.audit.engine import audit_path
 from longrun.audit.fix import fix_tree
-
 from tests.longrun.audit.conftest import MODELS, PLANTED, write_tree
 
 
@@ -40,7 +39,7 @@ def test_the_planted_module_round_trips_its_sleeps_and_orm_calls(tmp_path: Path)
     source = (tmp_path / "planted" / "shop" / "async_views.py").read_text()
     compile(source, "async_views.py", "exec")
     assert "    await asyncio.sleep(1)  # LR102\n" in source
-    assert "    async for author in Author.objects.filter(name=\"x\"):  # LR105\n" in source
+    assert '    async for author in Author.objects.filter(name="x"):  # LR105\n' in source
     assert "import asyncio\n" in source
 
 
@@ -56,7 +55,9 @@ def test_a_sleep_imported_by_name_is_rewritten_too(tmp_path: Path):
 
 
 def test_orm_calls_become_awaited_twins_and_keep_their_formatting(tmp_path: Path):
-    source = fixed(tmp_path, textwrap.dedent("""\
+    source = fixed(
+        tmp_path,
+        textwrap.dedent("""\
         from app.models import Book
 
 
@@ -67,34 +68,44 @@ def test_orm_calls_become_awaited_twins_and_keep_their_formatting(tmp_path: Path
             total = Book.objects.filter(title="x").count()
             book.save(update_fields=["title"])
             return total
-    """))
+    """),
+    )
     assert "book = await Book.objects.aget(\n        pk=1,  # the first book\n    )" in source
     assert 'total = await Book.objects.filter(title="x").acount()' in source
     assert 'await book.asave(update_fields=["title"])' in source
 
 
 def test_an_attribute_read_on_the_result_gets_parentheses(tmp_path: Path):
-    source = fixed(tmp_path, "from app.models import Book\n\n\nasync def view(request):\n"
-                             "    return Book.objects.get(pk=1).title\n")
+    source = fixed(
+        tmp_path, "from app.models import Book\n\n\nasync def view(request):\n    return Book.objects.get(pk=1).title\n"
+    )
     assert "return (await Book.objects.aget(pk=1)).title" in source
     compile(source, "views.py", "exec")
 
 
 def test_calls_inside_a_generator_expression_are_left_alone(tmp_path: Path):
-    original = "from app.models import Book\n\n\nasync def view(request, ids):\n" \
-               "    return list(Book.objects.filter(pk=i).count() for i in ids)\n"
+    original = (
+        "from app.models import Book\n\n\nasync def view(request, ids):\n"
+        "    return list(Book.objects.filter(pk=i).count() for i in ids)\n"
+    )
     assert fixed(tmp_path, original) == original
 
 
 def test_sync_functions_are_left_alone(tmp_path: Path):
-    original = "import time\n\nfrom app.models import Book\n\n\ndef job():\n    time.sleep(1)\n" \
-               "    return Book.objects.count()\n"
+    original = (
+        "import time\n\nfrom app.models import Book\n\n\ndef job():\n    time.sleep(1)\n"
+        "    return Book.objects.count()\n"
+    )
     assert fixed(tmp_path, original) == original
 
 
 def test_only_the_selected_rules_are_fixed(tmp_path: Path):
-    source = fixed(tmp_path, "import time\n\nfrom app.models import Book\n\n\nasync def view(request):\n"
-                             "    time.sleep(1)\n    return Book.objects.count()\n", {"LR104"})
+    source = fixed(
+        tmp_path,
+        "import time\n\nfrom app.models import Book\n\n\nasync def view(request):\n"
+        "    time.sleep(1)\n    return Book.objects.count()\n",
+        {"LR104"},
+    )
     assert "    time.sleep(1)\n    return await Book.objects.acount()\n" in source
 
 
@@ -117,13 +128,17 @@ def test_with_json_output_the_fix_prints_only_the_json(tmp_path: Path):
 
 
 def test_the_import_goes_after_the_docstring_and_future_imports(tmp_path: Path):
-    source = fixed(tmp_path, '"""Doc."""\n\nfrom __future__ import annotations\n\nimport time\n\n\n'
-                             'async def tick():\n    time.sleep(1)\n')
+    source = fixed(
+        tmp_path,
+        '"""Doc."""\n\nfrom __future__ import annotations\n\nimport time\n\n\nasync def tick():\n    time.sleep(1)\n',
+    )
     assert source.startswith('"""Doc."""\n\nfrom __future__ import annotations\n\nimport asyncio\nimport time\n\n\n')
 
 
 def test_a_module_without_imports_gets_the_import_above_two_blank_lines(tmp_path: Path):
-    source = fixed(tmp_path, "async def tick():\n    __import__('time').sleep(1)\n    sleep(1)\n\n\nfrom time import sleep\n")
+    source = fixed(
+        tmp_path, "async def tick():\n    __import__('time').sleep(1)\n    sleep(1)\n\n\nfrom time import sleep\n"
+    )
     assert source.startswith("import asyncio\n\n\nasync def tick():\n")
     compile(source, "views.py", "exec")
 
@@ -135,30 +150,40 @@ def test_without_libcst_fix_is_a_usage_error_saying_what_to_install(tmp_path: Pa
 
 
 def test_get_object_or_404_becomes_its_awaited_twin_with_the_twin_imported(tmp_path: Path):
-    source = fixed(tmp_path, "from django.shortcuts import get_object_or_404, render\n\nfrom app.models import Book\n\n\n"
-                             "async def view(request, pk):\n    book = get_object_or_404(Book, pk=pk)  # 404 if missing\n"
-                             "    return render(request, 'b.html', {'book': book})\n")
-    assert source.startswith("from django.shortcuts import aget_object_or_404\n"
-                             "from django.shortcuts import get_object_or_404, render\n")
+    source = fixed(
+        tmp_path,
+        "from django.shortcuts import get_object_or_404, render\n\nfrom app.models import Book\n\n\n"
+        "async def view(request, pk):\n    book = get_object_or_404(Book, pk=pk)  # 404 if missing\n"
+        "    return render(request, 'b.html', {'book': book})\n",
+    )
+    assert source.startswith(
+        "from django.shortcuts import aget_object_or_404\nfrom django.shortcuts import get_object_or_404, render\n"
+    )
     assert "    book = await aget_object_or_404(Book, pk=pk)  # 404 if missing\n" in source
     compile(source, "views.py", "exec")
 
 
 def test_a_twin_reached_through_its_module_needs_no_import(tmp_path: Path):
-    source = fixed(tmp_path, "from django.contrib import auth\n\n\nasync def view(request):\n"
-                             "    auth.logout(request)\n")
+    source = fixed(
+        tmp_path, "from django.contrib import auth\n\n\nasync def view(request):\n    auth.logout(request)\n"
+    )
     assert source == "from django.contrib import auth\n\n\nasync def view(request):\n    await auth.alogout(request)\n"
 
 
 def test_several_new_imports_go_in_stdlib_first(tmp_path: Path):
-    source = fixed(tmp_path, "import time\n\nfrom django.shortcuts import get_list_or_404\n\nfrom app.models import Book\n\n\n"
-                             "async def view(request):\n    time.sleep(1)\n    return get_list_or_404(Book)\n")
+    source = fixed(
+        tmp_path,
+        "import time\n\nfrom django.shortcuts import get_list_or_404\n\nfrom app.models import Book\n\n\n"
+        "async def view(request):\n    time.sleep(1)\n    return get_list_or_404(Book)\n",
+    )
     assert source.startswith("import asyncio\nfrom django.shortcuts import aget_list_or_404\nimport time\n")
     compile(source, "views.py", "exec")
 
 
 def test_loops_and_comprehensions_over_a_queryset_become_async_for(tmp_path: Path):
-    source = fixed(tmp_path, textwrap.dedent("""\
+    source = fixed(
+        tmp_path,
+        textwrap.dedent("""\
         from app.models import Book
 
 
@@ -167,7 +192,9 @@ def test_loops_and_comprehensions_over_a_queryset_become_async_for(tmp_path: Pat
             for book in Book.objects.filter(title="x"):  # each match
                 titles.append(book.title)
             return titles, len(Book.objects.all())
-    """), {"LR105"})
+    """),
+        {"LR105"},
+    )
     assert "titles = [book.title async for book in Book.objects.all()]" in source
     assert '    async for book in Book.objects.filter(title="x"):  # each match\n' in source
     assert "len(Book.objects.all())" in source  # no mechanical twin: it stays a finding

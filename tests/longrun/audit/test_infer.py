@@ -7,7 +7,6 @@ from pathlib import Path
 
 from longrun.audit.infer import ClientKind, Context, InstanceKind, Kind, QuerySetKind
 from longrun.audit.walker import load_project
-
 from tests.longrun.audit.conftest import MODELS, write_tree
 
 
@@ -24,7 +23,9 @@ def kind_of(tmp_path: Path, body: str, name: str, module: str = "") -> Kind | No
 
 
 def test_a_manager_chain_is_a_queryset_of_its_model(tmp_path: Path):
-    assert kind_of(tmp_path, "qs = Book.objects.filter(title='x').order_by('pk')", "qs") == QuerySetKind("app.models.Book")
+    assert kind_of(tmp_path, "qs = Book.objects.filter(title='x').order_by('pk')", "qs") == QuerySetKind(
+        "app.models.Book"
+    )
 
 
 def test_select_related_is_remembered_on_the_instance(tmp_path: Path):

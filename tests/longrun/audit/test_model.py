@@ -16,8 +16,14 @@ def test_every_rule_has_a_stable_id_a_severity_a_title_and_a_fix():
 
 def test_a_finding_as_a_dict_has_exactly_the_documented_keys():
     item = Finding("a.py", 3, "LR102", Severity.ERROR, "message", "fix")
-    assert item.as_dict() == {"rule": "LR102", "severity": "error", "path": "a.py", "line": 3, "message": "message",
-                              "fix": "fix"}
+    assert item.as_dict() == {
+        "rule": "LR102",
+        "severity": "error",
+        "path": "a.py",
+        "line": 3,
+        "message": "message",
+        "fix": "fix",
+    }
 
 
 def test_no_selection_selects_every_rule():

@@ -14,8 +14,14 @@ INFO = Finding("app/clients.py", 2, "LR205", Severity.INFO, "no timeout", "pass 
 def test_json_is_a_list_of_objects_with_exactly_the_documented_keys():
     data = json.loads(reporters.as_json([ERROR, INFO]))
     assert [set(item) for item in data] == [{"rule", "severity", "path", "line", "message", "fix"}] * 2
-    assert data[0] == {"rule": "LR102", "severity": "error", "path": "app/views.py", "line": 4,
-                       "message": "time.sleep() blocks", "fix": "use asyncio.sleep"}
+    assert data[0] == {
+        "rule": "LR102",
+        "severity": "error",
+        "path": "app/views.py",
+        "line": 4,
+        "message": "time.sleep() blocks",
+        "fix": "use asyncio.sleep",
+    }
 
 
 def test_json_of_no_findings_is_an_empty_list():

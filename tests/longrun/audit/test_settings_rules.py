@@ -13,17 +13,22 @@ def settings_tree(source: str, **extra: str) -> dict[str, str]:
 
 
 def test_a_sync_only_class_middleware_of_the_project_is_reported(audit: Audit):
-    findings = audit(files=settings_tree(
-        'MIDDLEWARE = [\n    "conf.mw.Timing",\n]\n',
-        **{"conf/mw.py": "class Timing:\n    def __call__(self, request):\n        return request\n"},
-    ))
+    findings = audit(
+        files=settings_tree(
+            'MIDDLEWARE = [\n    "conf.mw.Timing",\n]\n',
+            **{"conf/mw.py": "class Timing:\n    def __call__(self, request):\n        return request\n"},
+        )
+    )
     assert [(f.rule, f.path, f.line) for f in findings] == [("LR401", "conf/settings.py", 2)]
 
 
 def test_middleware_declaring_async_capable_or_built_on_the_mixin_is_fine(audit: Audit):
-    assert audit(files=settings_tree(
-        'MIDDLEWARE = ["conf.mw.Declared", "conf.mw.Mixed", "conf.mw.decorated", "thirdparty.Unknown"]\n',
-        **{"conf/mw.py": """
+    assert (
+        audit(
+            files=settings_tree(
+                'MIDDLEWARE = ["conf.mw.Declared", "conf.mw.Mixed", "conf.mw.decorated", "thirdparty.Unknown"]\n',
+                **{
+                    "conf/mw.py": """
             from django.utils.decorators import sync_and_async_middleware
             from django.utils.deprecation import MiddlewareMixin
 
@@ -36,45 +41,59 @@ def test_middleware_declaring_async_capable_or_built_on_the_mixin_is_fine(audit:
             @sync_and_async_middleware
             def decorated(get_response):
                 return get_response
-        """},
-    )) == []
+        """
+                },
+            )
+        )
+        == []
+    )
 
 
 def test_whitenoise_is_reported_when_the_project_has_an_asgi_application(audit: Audit):
-    findings = audit(files=settings_tree(
-        'ASGI_APPLICATION = "conf.asgi.application"\nMIDDLEWARE = ["whitenoise.middleware.WhiteNoiseMiddleware"]\n'
-    ))
+    findings = audit(
+        files=settings_tree(
+            'ASGI_APPLICATION = "conf.asgi.application"\nMIDDLEWARE = ["whitenoise.middleware.WhiteNoiseMiddleware"]\n'
+        )
+    )
     assert rules_of(findings) == ["LR402"]
     assert "servestatic" in findings[0].message.lower()
 
 
 def test_a_persistent_connection_under_asgi_is_reported(audit: Audit):
-    findings = audit(files=settings_tree(
-        'ASGI_APPLICATION = "conf.asgi.application"\nDATABASES = {"default": {"CONN_MAX_AGE": None}}\n'
-    ))
+    findings = audit(
+        files=settings_tree(
+            'ASGI_APPLICATION = "conf.asgi.application"\nDATABASES = {"default": {"CONN_MAX_AGE": None}}\n'
+        )
+    )
     assert [(f.rule, f.line) for f in findings] == [("LR403", 2)]
 
 
 def test_conn_max_age_given_to_dj_database_url_is_read(audit: Audit):
-    findings = audit(files=settings_tree(
-        'import dj_database_url\nASGI_APPLICATION = "a.b"\n'
-        'DATABASES = {"default": dj_database_url.config(conn_max_age=600)}\n'
-    ))
+    findings = audit(
+        files=settings_tree(
+            'import dj_database_url\nASGI_APPLICATION = "a.b"\n'
+            'DATABASES = {"default": dj_database_url.config(conn_max_age=600)}\n'
+        )
+    )
     assert rules_of(findings) == ["LR403"]
 
 
 def test_conn_max_age_set_later_by_subscript_is_read(audit: Audit):
-    findings = audit(files=settings_tree(
-        'ASGI_APPLICATION = "a.b"\nDATABASES = {"default": {}}\nDATABASES["default"]["CONN_MAX_AGE"] = 60\n'
-    ))
+    findings = audit(
+        files=settings_tree(
+            'ASGI_APPLICATION = "a.b"\nDATABASES = {"default": {}}\nDATABASES["default"]["CONN_MAX_AGE"] = 60\n'
+        )
+    )
     assert [(f.rule, f.line) for f in findings] == [("LR403", 3)]
 
 
 def test_a_setting_in_one_branch_of_an_if_is_still_seen(audit: Audit):
-    findings = audit(files=settings_tree(
-        'import os\nASGI_APPLICATION = "a.b"\nif os.environ.get("PROD"):\n'
-        '    DATABASES = {"default": {"CONN_MAX_AGE": 60}}\nelse:\n    DATABASES = {"default": {}}\n'
-    ))
+    findings = audit(
+        files=settings_tree(
+            'import os\nASGI_APPLICATION = "a.b"\nif os.environ.get("PROD"):\n'
+            '    DATABASES = {"default": {"CONN_MAX_AGE": 60}}\nelse:\n    DATABASES = {"default": {}}\n'
+        )
+    )
     assert rules_of(findings) == ["LR403"]
 
 
@@ -97,23 +116,30 @@ def test_atomic_requests_with_an_async_view_is_reported(audit: Audit):
 
 
 def test_atomic_requests_with_only_sync_views_is_fine(audit: Audit):
-    assert audit(
-        "from django.http import HttpResponse\n\ndef view(request):\n    return HttpResponse()\n",
-        files=settings_tree('DATABASES = {"default": {"ATOMIC_REQUESTS": True}}\n'),
-    ) == []
+    assert (
+        audit(
+            "from django.http import HttpResponse\n\ndef view(request):\n    return HttpResponse()\n",
+            files=settings_tree('DATABASES = {"default": {"ATOMIC_REQUESTS": True}}\n'),
+        )
+        == []
+    )
 
 
 def test_settings_split_with_a_star_import_are_followed(audit: Audit):
-    findings = audit(files=settings_tree(
-        'from .base import *\nMIDDLEWARE += ["whitenoise.middleware.WhiteNoiseMiddleware"]\n',
-        **{"conf/base.py": 'ASGI_APPLICATION = "a.b"\nMIDDLEWARE = []\n'},
-    ))
+    findings = audit(
+        files=settings_tree(
+            'from .base import *\nMIDDLEWARE += ["whitenoise.middleware.WhiteNoiseMiddleware"]\n',
+            **{"conf/base.py": 'ASGI_APPLICATION = "a.b"\nMIDDLEWARE = []\n'},
+        )
+    )
     assert [(f.rule, f.path) for f in findings] == [("LR402", "conf/settings.py")]
 
 
 def test_a_value_from_a_base_settings_module_is_reported_where_it_is_written(audit: Audit):
-    findings = audit(files=settings_tree(
-        "from .base import *\n",
-        **{"conf/base.py": 'ASGI_APPLICATION = "a.b"\nDATABASES = {"default": {"CONN_MAX_AGE": 60}}\n'},
-    ))
+    findings = audit(
+        files=settings_tree(
+            "from .base import *\n",
+            **{"conf/base.py": 'ASGI_APPLICATION = "a.b"\nDATABASES = {"default": {"CONN_MAX_AGE": 60}}\n'},
+        )
+    )
     assert [(f.rule, f.path, f.line) for f in findings] == [("LR403", "conf/base.py", 2)]

@@ -6,7 +6,6 @@ from pathlib import Path
 
 from longrun.audit.settings_source import UNKNOWN, read_settings, settings_modules
 from longrun.audit.walker import load_project
-
 from tests.longrun.audit.conftest import write_tree
 
 
@@ -44,8 +43,13 @@ def test_strings_remember_where_they_were_written(tmp_path: Path):
 
 
 def test_the_settings_module_is_the_one_manage_py_names(tmp_path: Path):
-    write_tree(tmp_path, {
-        "manage.py": 'import os\nos.environ.setdefault("DJANGO_SETTINGS_MODULE", "conf.prod")\n',
-        "conf/__init__.py": "", "conf/prod.py": "", "conf/settings.py": "",
-    })
+    write_tree(
+        tmp_path,
+        {
+            "manage.py": 'import os\nos.environ.setdefault("DJANGO_SETTINGS_MODULE", "conf.prod")\n',
+            "conf/__init__.py": "",
+            "conf/prod.py": "",
+            "conf/settings.py": "",
+        },
+    )
     assert [m.name for m in settings_modules(load_project(tmp_path))] == ["conf.prod"]

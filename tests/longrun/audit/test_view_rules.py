@@ -20,11 +20,14 @@ def test_a_sync_view_waiting_on_a_sync_llm_client_is_reported(audit: Audit):
 
 
 def test_a_sync_view_reaching_the_network_through_a_helper_is_reported_at_the_view(audit: Audit):
-    findings = audit(files={
-        "app/weather.py": "import requests\n\ndef today():\n    return requests.get('https://w.invalid', timeout=5)\n",
-        "app/views.py": "from django.http import JsonResponse\nfrom app.weather import today\n\n"
-                        "def view(request):\n    return JsonResponse(today())\n",
-    })
+    findings = audit(
+        files={
+            "app/weather.py": "import requests\n\n"
+            "def today():\n    return requests.get('https://w.invalid', timeout=5)\n",
+            "app/views.py": "from django.http import JsonResponse\nfrom app.weather import today\n\n"
+            "def view(request):\n    return JsonResponse(today())\n",
+        }
+    )
     assert [(f.rule, f.path, f.line) for f in findings] == [("LR201", "app/views.py", 5)]
 
 
@@ -46,7 +49,8 @@ def test_a_sync_generator_handed_to_streaming_http_response_is_reported(audit: A
 
 
 def test_an_async_generator_handed_to_streaming_http_response_is_fine(audit: Audit):
-    assert audit("""
+    assert (
+        audit("""
         from django.http import StreamingHttpResponse
 
         async def rows():
@@ -54,7 +58,9 @@ def test_an_async_generator_handed_to_streaming_http_response_is_fine(audit: Aud
 
         async def view(request):
             return StreamingHttpResponse(rows())
-    """) == []
+    """)
+        == []
+    )
 
 
 def test_a_sync_generator_defined_inside_the_view_is_reported(audit: Audit):
@@ -71,7 +77,8 @@ def test_a_sync_generator_defined_inside_the_view_is_reported(audit: Audit):
 
 
 def test_an_async_generator_defined_inside_the_view_is_fine(audit: Audit):
-    assert audit("""
+    assert (
+        audit("""
         from django.http import StreamingHttpResponse
 
         async def view(request):
@@ -79,11 +86,14 @@ def test_an_async_generator_defined_inside_the_view_is_fine(audit: Audit):
                 yield "a"
 
             return StreamingHttpResponse(rows())
-    """) == []
+    """)
+        == []
+    )
 
 
 def test_a_nested_sync_generator_bridged_by_iterate_in_thread_is_fine(audit: Audit):
-    assert audit("""
+    assert (
+        audit("""
         from django.http import StreamingHttpResponse
         from longrun.bridges import iterate_in_thread
 
@@ -92,11 +102,14 @@ def test_a_nested_sync_generator_bridged_by_iterate_in_thread_is_fine(audit: Aud
                 yield "a"
 
             return StreamingHttpResponse(iterate_in_thread(rows()))
-    """) == []
+    """)
+        == []
+    )
 
 
 def test_a_nested_sync_generator_bridged_by_streaming_content_for_is_fine(audit: Audit):
-    assert audit("""
+    assert (
+        audit("""
         from django.http import StreamingHttpResponse
         from longrun.bridges import streaming_content_for
 
@@ -105,30 +118,39 @@ def test_a_nested_sync_generator_bridged_by_streaming_content_for_is_fine(audit:
                 yield "a"
 
             return StreamingHttpResponse(streaming_content_for(request, rows()))
-    """) == []
+    """)
+        == []
+    )
 
 
 def test_a_list_body_handed_to_streaming_http_response_is_fine(audit: Audit):
-    assert audit("""
+    assert (
+        audit("""
         from django.http import StreamingHttpResponse
 
         def view(request):
             lines = ["a", "b"]
             return StreamingHttpResponse(lines)
-    """) == []
+    """)
+        == []
+    )
 
 
 def test_a_string_body_handed_to_streaming_http_response_is_fine(audit: Audit):
-    assert audit("""
+    assert (
+        audit("""
         from django.http import StreamingHttpResponse
 
         def view(request):
             return StreamingHttpResponse("a")
-    """) == []
+    """)
+        == []
+    )
 
 
 def test_a_nested_function_hides_a_module_level_generator_of_the_same_name(audit: Audit):
-    assert audit("""
+    assert (
+        audit("""
         from django.http import StreamingHttpResponse
 
         def rows():
@@ -139,11 +161,14 @@ def test_a_nested_function_hides_a_module_level_generator_of_the_same_name(audit
                 return ["a"]
 
             return StreamingHttpResponse(rows())
-    """) == []
+    """)
+        == []
+    )
 
 
 def test_a_nested_generator_defined_twice_is_not_guessed(audit: Audit):
-    assert audit("""
+    assert (
+        audit("""
         from django.http import StreamingHttpResponse
 
         def view(request):
@@ -154,7 +179,9 @@ def test_a_nested_generator_defined_twice_is_not_guessed(audit: Audit):
                 async def rows():
                     yield "a"
             return StreamingHttpResponse(rows())
-    """) == []
+    """)
+        == []
+    )
 
 
 def test_a_sync_view_using_a_client_from_a_cached_helper_is_reported(audit: Audit):
@@ -206,18 +233,21 @@ def test_a_sync_view_using_a_module_client_built_by_a_helper_is_reported(audit: 
 
 
 def test_an_async_function_using_a_sync_client_from_a_helper_is_reported(audit: Audit):
-    findings = audit(files={
-        "app/llm.py": "import functools\nimport anthropic\n\n@functools.lru_cache(maxsize=1)\n"
-                      "def claude():\n    return anthropic.Anthropic(timeout=30)\n",
-        "app/views.py": "from django.http import JsonResponse\nfrom app.llm import claude\n\n"
-                        "async def view(request):\n"
-                        "    return JsonResponse(claude().messages.create(model='m', max_tokens=10, messages=[]))\n",
-    })
+    findings = audit(
+        files={
+            "app/llm.py": "import functools\nimport anthropic\n\n@functools.lru_cache(maxsize=1)\n"
+            "def claude():\n    return anthropic.Anthropic(timeout=30)\n",
+            "app/views.py": "from django.http import JsonResponse\nfrom app.llm import claude\n\n"
+            "async def view(request):\n"
+            "    return JsonResponse(claude().messages.create(model='m', max_tokens=10, messages=[]))\n",
+        }
+    )
     assert [(f.rule, f.path, f.line) for f in findings] == [("LR101", "app/views.py", 5)]
 
 
 def test_an_async_client_from_a_helper_is_fine_in_an_async_view(audit: Audit):
-    assert audit("""
+    assert (
+        audit("""
         import functools
         from django.http import JsonResponse
         from openai import AsyncOpenAI
@@ -229,11 +259,14 @@ def test_an_async_client_from_a_helper_is_fine_in_an_async_view(audit: Audit):
         async def view(request):
             client = _client()
             return JsonResponse(await client.chat.completions.create(model="m", messages=[]))
-    """) == []
+    """)
+        == []
+    )
 
 
 def test_a_client_from_a_helper_under_an_unknown_decorator_is_not_assumed(audit: Audit):
-    assert audit("""
+    assert (
+        audit("""
         from django.http import JsonResponse
         from openai import OpenAI
         from app.wrappers import instrumented
@@ -244,7 +277,9 @@ def test_a_client_from_a_helper_under_an_unknown_decorator_is_not_assumed(audit:
 
         def view(request):
             return JsonResponse(_client().chat.completions.create(model="m", messages=[]))
-    """) == []
+    """)
+        == []
+    )
 
 
 def test_a_client_built_inside_a_view_is_reported(audit: Audit):
@@ -274,7 +309,8 @@ def test_a_view_calling_a_factory_that_builds_a_client_each_time_is_reported(aud
 
 
 def test_a_cached_factory_is_fine(audit: Audit):
-    assert audit("""
+    assert (
+        audit("""
         import functools
         from openai import AsyncOpenAI
 
@@ -284,7 +320,9 @@ def test_a_cached_factory_is_fine(audit: Audit):
 
         async def view(request):
             return await client().models.list()
-    """) == []
+    """)
+        == []
+    )
 
 
 def test_requests_without_a_timeout_is_reported_anywhere(audit: Audit):
@@ -293,7 +331,10 @@ def test_requests_without_a_timeout_is_reported_anywhere(audit: Audit):
 
 
 def test_urlopen_with_a_positional_timeout_is_fine(audit: Audit):
-    assert audit("from urllib.request import urlopen\n\ndef job():\n    return urlopen('https://x.invalid', None, 5)\n") == []
+    assert (
+        audit("from urllib.request import urlopen\n\ndef job():\n    return urlopen('https://x.invalid', None, 5)\n")
+        == []
+    )
 
 
 def test_an_explicit_timeout_none_is_reported(audit: Audit):
@@ -306,14 +347,23 @@ def test_an_llm_client_without_a_timeout_is_an_info(audit: Audit):
 
 
 def test_a_function_taking_request_outside_a_django_module_is_not_a_view(audit: Audit):
-    assert audit(files={"app/hooks.py": """
+    assert (
+        audit(
+            files={
+                "app/hooks.py": """
         import httpx
 
         def sign(request: httpx.Request):
             with httpx.Client(timeout=5) as client:
                 return client.get("https://keys.invalid")
-    """}) == []
+    """
+            }
+        )
+        == []
+    )
 
 
 def test_a_call_passing_keyword_options_through_is_not_assumed_to_lack_a_timeout(audit: Audit):
-    assert audit("import requests\n\ndef job(**options):\n    return requests.get('https://x.invalid', **options)\n") == []
+    assert (
+        audit("import requests\n\ndef job(**options):\n    return requests.get('https://x.invalid', **options)\n") == []
+    )

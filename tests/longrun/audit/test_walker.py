@@ -6,15 +6,21 @@ import ast
 from pathlib import Path
 
 from longrun.audit.walker import load_project, python_files
-
 from tests.longrun.audit.conftest import write_tree
 
 
 def test_virtualenvs_hidden_folders_and_migrations_are_skipped(tmp_path: Path):
-    write_tree(tmp_path, {
-        "app/views.py": "", "app/migrations/0001_initial.py": "", ".venv/lib/x.py": "", "env2/pyvenv.cfg": "",
-        "env2/lib/site.py": "", "node_modules/x.py": "",
-    })
+    write_tree(
+        tmp_path,
+        {
+            "app/views.py": "",
+            "app/migrations/0001_initial.py": "",
+            ".venv/lib/x.py": "",
+            "env2/pyvenv.cfg": "",
+            "env2/lib/site.py": "",
+            "node_modules/x.py": "",
+        },
+    )
     assert [p.relative_to(tmp_path).as_posix() for p in python_files(tmp_path)] == ["app/views.py"]
 
 

@@ -16,7 +16,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[3]
 
-INNER_TESTS = '''
+INNER_TESTS = """
 import asyncio
 import time
 
@@ -59,7 +59,7 @@ async def test_uses_a_blocking_fixture(blocking_fixture):
 
 async def test_asks_for_no_blocking(no_blocking):
     time.sleep(0)
-'''
+"""
 
 
 @dataclass(frozen=True)
@@ -72,17 +72,33 @@ class Run:
 
 def run_inner_pytest(directory: Path, *options: str, ini: str = "") -> Run:
     (directory / "test_inner.py").write_text(INNER_TESTS)
-    (directory / "pytest.ini").write_text(f"[pytest]\nasyncio_mode = auto\nasyncio_default_fixture_loop_scope = function\n{ini}")
+    (directory / "pytest.ini").write_text(
+        f"[pytest]\nasyncio_mode = auto\nasyncio_default_fixture_loop_scope = function\n{ini}"
+    )
     env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
     # Only the plugins named here: the same whether or not the package (and its pytest11 entry point) is installed.
     env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
     subprocess.run(
         [
-            sys.executable, "-m", "pytest", "-p", "longrun.detector.pytest_plugin", "-p", "pytest_asyncio.plugin",
-            "-p", "no:cacheprovider", "--junitxml=report.xml", "-q", *options,
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "longrun.detector.pytest_plugin",
+            "-p",
+            "pytest_asyncio.plugin",
+            "-p",
+            "no:cacheprovider",
+            "--junitxml=report.xml",
+            "-q",
+            *options,
         ],
-        cwd=directory, env=env, capture_output=True, text=True, check=False,
+        cwd=directory,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     outcomes: dict[str, str] = {}
     messages: dict[str, str] = {}

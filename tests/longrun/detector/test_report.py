@@ -53,7 +53,9 @@ def test_a_stack_without_user_code_has_no_culprit_and_says_so():
 
 def test_the_summary_names_the_function_the_users_line_and_the_fix():
     summary = report_from_inside_the_stdlib("time.sleep").summary()
-    assert summary.splitlines()[0].startswith("Blocking call to time.sleep inside the event loop, from tests/longrun/detector/test_report.py:")
+    assert summary.splitlines()[0].startswith(
+        "Blocking call to time.sleep inside the event loop, from tests/longrun/detector/test_report.py:"
+    )
     assert "await asyncio.sleep" in summary
 
 
@@ -67,7 +69,11 @@ def test_the_log_format_leaves_out_the_frames_above_the_event_loop():
     outer = Frame("/py/runners.py", 1, "run", "asyncio.runners", "", False, "runners.py:1")
     user = Frame("/app/views.py", 3, "view", "app.views", "time.sleep(1)", True, "app/views.py:3")
     lines = format_stack([outer, loop_frame, user])
-    assert lines[1:] == ["   ... 2 outer frames (the event loop and what started it)", " > app/views.py:3 in view", "       time.sleep(1)"]
+    assert lines[1:] == [
+        "   ... 2 outer frames (the event loop and what started it)",
+        " > app/views.py:3 in view",
+        "       time.sleep(1)",
+    ]
 
 
 def test_time_sleep_is_told_to_use_asyncio_sleep():

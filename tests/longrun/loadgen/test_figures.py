@@ -13,17 +13,32 @@ from longrun.loadgen.runner import ClientCpu, LoadRun
 LLM_S = 2.0
 
 
-def result(started: float, total_s: float, *, kind: Kind = "sse", error: str | None = None, ttft_s: float | None = None) -> RequestResult:
+def result(
+    started: float, total_s: float, *, kind: Kind = "sse", error: str | None = None, ttft_s: float | None = None
+) -> RequestResult:
     return RequestResult(
-        kind=kind, ok=error is None, error=error, status=200 if error is None else None, started=started,
-        ttft_s=ttft_s if ttft_s is not None else total_s / 4, total_s=total_s, tokens=10 if error is None else 0,
+        kind=kind,
+        ok=error is None,
+        error=error,
+        status=200 if error is None else None,
+        started=started,
+        ttft_s=ttft_s if ttft_s is not None else total_s / 4,
+        total_s=total_s,
+        tokens=10 if error is None else 0,
     )
 
 
 def run_of(results: list[RequestResult], concurrency: int, wall_s: float, *, kind: Kind = "sse") -> LoadRun:
     return LoadRun(
-        kind=kind, url="http://127.0.0.1:8000/api/async/stream", concurrency=concurrency, requests_per_user=1,
-        duration_s=None, results=results, wall_start=100.0, wall_end=100.0 + wall_s, started_at=0.0,
+        kind=kind,
+        url="http://127.0.0.1:8000/api/async/stream",
+        concurrency=concurrency,
+        requests_per_user=1,
+        duration_s=None,
+        results=results,
+        wall_start=100.0,
+        wall_end=100.0 + wall_s,
+        started_at=0.0,
         client_cpu=ClientCpu(user_s=0.3, system_s=0.1, wall_s=wall_s),
     )
 
@@ -83,10 +98,19 @@ def test_a_percentile_outside_0_to_100_is_refused() -> None:
 
 
 def test_errors_are_counted_by_kind_and_not_as_completed() -> None:
-    results = [result(100.0, 1.0), result(100.0, 3.0, error="http_502"), result(100.0, 5.0, error="http_502"),
-               result(100.0, 9.0, error="timeout")]
+    results = [
+        result(100.0, 1.0),
+        result(100.0, 3.0, error="http_502"),
+        result(100.0, 5.0, error="http_502"),
+        result(100.0, 9.0, error="timeout"),
+    ]
     summary = summarize(run_of(results, 4, 10.0), llm_seconds_per_request=1.0)
-    assert (summary.requests, summary.completed, summary.errors, summary.error_count) == (4, 1, {"http_502": 2, "timeout": 1}, 3)
+    assert (summary.requests, summary.completed, summary.errors, summary.error_count) == (
+        4,
+        1,
+        {"http_502": 2, "timeout": 1},
+        3,
+    )
 
 
 def test_throughput_counts_completed_requests_only() -> None:

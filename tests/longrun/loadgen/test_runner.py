@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from longrun.loadgen.runner import LoadRun, raise_nofile_limit, run_load
-from tests.longrun.loadgen.test_clients import ORIGIN, TOKENS, FakeApp, fake_app, ws_url  # noqa: F401 (fixtures)
+from tests.longrun.loadgen.conftest import ORIGIN, TOKENS, FakeApp
 
 
 def numbered(user: int, index: int) -> Mapping[str, Any]:
@@ -18,7 +18,9 @@ def numbered(user: int, index: int) -> Mapping[str, Any]:
 
 async def slow_json_run(fake: FakeApp, concurrency: int, **kwargs: Any) -> LoadRun:
     fake.delay_s = 0.3
-    return await run_load(kind="json", url=fake.url + "/complete", concurrency=concurrency, payload_factory=numbered, **kwargs)
+    return await run_load(
+        kind="json", url=fake.url + "/complete", concurrency=concurrency, payload_factory=numbered, **kwargs
+    )
 
 
 async def test_all_users_are_in_flight_at_once(fake_app: FakeApp) -> None:
@@ -52,7 +54,9 @@ async def test_no_request_starts_before_the_release_nor_ends_after_the_run(fake_
 
 async def test_a_run_bounded_by_duration_starts_no_request_after_it(fake_app: FakeApp) -> None:
     fake_app.delay_s = 0.1
-    run = await run_load(kind="json", url=fake_app.url + "/complete", concurrency=3, payload_factory=numbered, duration_s=0.5)
+    run = await run_load(
+        kind="json", url=fake_app.url + "/complete", concurrency=3, payload_factory=numbered, duration_s=0.5
+    )
     assert run.requests_per_user is None and run.duration_s == 0.5
     assert {body["prompt"].split(" request")[0] for body in fake_app.bodies} == {"user 0", "user 1", "user 2"}
     assert all(r.started < run.wall_start + 0.5 for r in run.results)
@@ -71,8 +75,10 @@ async def test_a_stream_run_counts_every_users_tokens(fake_app: FakeApp) -> None
     assert [(r.ok, r.tokens, r.kind) for r in run.results] == [(True, TOKENS, "sse")] * 8
 
 
-async def test_a_websocket_run_sends_every_users_prompt_with_the_origin(ws_url: str) -> None:  # noqa: F811
-    run = await run_load(kind="websocket", url=ws_url, concurrency=6, requests_per_user=2, payload_factory=numbered, origin=ORIGIN)
+async def test_a_websocket_run_sends_every_users_prompt_with_the_origin(ws_url: str) -> None:
+    run = await run_load(
+        kind="websocket", url=ws_url, concurrency=6, requests_per_user=2, payload_factory=numbered, origin=ORIGIN
+    )
     assert [(r.ok, r.tokens) for r in run.results] == [(True, TOKENS)] * 12
 
 
@@ -82,7 +88,8 @@ async def test_failed_requests_are_recorded_not_raised(fake_app: FakeApp) -> Non
 
 
 @pytest.mark.skipif(
-    resource.getrlimit(resource.RLIMIT_NOFILE)[1] < 2500, reason="client and server sockets of 1000 users need 2000+ files"
+    resource.getrlimit(resource.RLIMIT_NOFILE)[1] < 2500,
+    reason="client and server sockets of 1000 users need 2000+ files",
 )
 async def test_a_thousand_users_are_all_in_flight_at_once(fake_app: FakeApp) -> None:
     run = await slow_json_run(fake_app, 1000)

@@ -39,7 +39,10 @@ async def test_a_streamed_reply_has_one_chunk_per_token_and_ends_with_stop(clien
 
 async def test_a_streamed_reply_ends_with_done(simulator: Running) -> None:
     body = {"model": "m", "messages": PROMPT, "stream": True}
-    async with aiohttp.ClientSession() as session, session.post(simulator.url + "/chat/completions", json=body) as response:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(simulator.url + "/chat/completions", json=body) as response,
+    ):
         text = (await response.read()).decode()
     events = text.split("\n\n")
     assert response.headers["Content-Type"].startswith("text/event-stream")
@@ -72,7 +75,7 @@ async def test_a_whole_reply_reports_its_usage(client: AsyncOpenAI) -> None:
     completion = await client.chat.completions.create(model="any-model", messages=PROMPT)
     assert completion.usage is not None
     assert completion.usage.completion_tokens == TOKENS
-    assert completion.usage.prompt_tokens == len("Tell me about long-running requests.".split())
+    assert completion.usage.prompt_tokens == len(["Tell", "me", "about", "long-running", "requests."])
     assert completion.usage.total_tokens == completion.usage.prompt_tokens + TOKENS
 
 

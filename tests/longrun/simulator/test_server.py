@@ -7,7 +7,14 @@ import time
 import pytest
 from openai import APIConnectionError, AsyncOpenAI, OpenAI
 
-from longrun.simulator import STATS_KEY, SimulatorConfig, SimulatorProcess, base_url, run_simulator_process, start_simulator
+from longrun.simulator import (
+    STATS_KEY,
+    SimulatorConfig,
+    SimulatorProcess,
+    base_url,
+    run_simulator_process,
+    start_simulator,
+)
 from tests.longrun.simulator.conftest import PROMPT
 
 
@@ -43,7 +50,9 @@ def test_a_simulator_process_serves_the_sync_client() -> None:
 def test_a_simulator_process_streams_to_the_sync_client() -> None:
     with run_simulator_process(ttft_ms=20, token_ms=5, tokens=6) as url, sync_client(url) as client:
         with client.chat.completions.create(model="m", messages=PROMPT, stream=True) as stream:
-            pieces = [chunk.choices[0].delta.content for chunk in stream if chunk.choices and chunk.choices[0].delta.content]
+            pieces = [
+                chunk.choices[0].delta.content for chunk in stream if chunk.choices and chunk.choices[0].delta.content
+            ]
     assert len(pieces) == 6
 
 

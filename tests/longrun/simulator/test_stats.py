@@ -32,16 +32,22 @@ async def test_a_stream_closed_early_counts_as_cancelled(simulator: Running, cli
     assert await simulator.settled_stats(1) == {"active": 0, "completed": 0, "cancelled": 1, "errors": 0}
 
 
-async def test_a_whole_reply_whose_client_timed_out_counts_as_cancelled(simulator: Running, client: AsyncOpenAI) -> None:
+async def test_a_whole_reply_whose_client_timed_out_counts_as_cancelled(
+    simulator: Running, client: AsyncOpenAI
+) -> None:
     with pytest.raises(APITimeoutError):
         await client.chat.completions.create(model="m", messages=PROMPT, extra_body=SLOW, timeout=0.3)
     assert await simulator.settled_stats(1) == {"active": 0, "completed": 0, "cancelled": 1, "errors": 0}
 
 
-async def test_a_client_gone_before_the_first_token_counts_as_cancelled(simulator: Running, client: AsyncOpenAI) -> None:
+async def test_a_client_gone_before_the_first_token_counts_as_cancelled(
+    simulator: Running, client: AsyncOpenAI
+) -> None:
     slow_start = {**SLOW, "simulator_ttft_ms": 5000}
     with pytest.raises(APITimeoutError):
-        await client.chat.completions.create(model="m", messages=PROMPT, stream=True, extra_body=slow_start, timeout=0.3)
+        await client.chat.completions.create(
+            model="m", messages=PROMPT, stream=True, extra_body=slow_start, timeout=0.3
+        )
     assert await simulator.settled_stats(1) == {"active": 0, "completed": 0, "cancelled": 1, "errors": 0}
 
 

@@ -7,7 +7,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from longrun.simulator.text import VOCABULARY, count_prompt_tokens, encoded_token, message_content, prompt_text, reply_tokens
+from longrun.simulator.text import (
+    VOCABULARY,
+    count_prompt_tokens,
+    encoded_token,
+    message_content,
+    prompt_text,
+    reply_tokens,
+)
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -62,7 +69,9 @@ def test_a_message_without_text_content_counts_as_empty() -> None:
 
 
 def test_prompt_tokens_count_the_words_of_every_message() -> None:
-    assert count_prompt_tokens([{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi there"}]) == 4
+    assert (
+        count_prompt_tokens([{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi there"}]) == 4
+    )
 
 
 def test_a_token_is_encoded_as_a_json_string() -> None:
