@@ -17,6 +17,8 @@ from django.middleware.csrf import CsrfViewMiddleware
 from django.views.decorators.csrf import csrf_exempt
 
 from llm_app.models import Interface
+from llm_app.services import rate_limit
+from llm_app.services.limits import LimitExceeded
 from llm_app.services.llm import UpstreamError
 from llm_app.services.recording import ConversationNotFound
 from llm_app.services.schemas import BadRequest, ChatRequest, parse_chat_body
@@ -39,6 +41,16 @@ def not_found_response(exc: ConversationNotFound) -> JsonResponse:
 
 def upstream_error_response(exc: UpstreamError) -> JsonResponse:
     return error_response(exc.http_status, exc.message, **exc.result.as_dict())
+
+
+def limit_response(exc: LimitExceeded) -> JsonResponse:
+    """503 (the in-flight cap) or 429 (the rate limit), with ``Retry-After`` in the header and the body."""
+    response = JsonResponse(
+        {"error": {"status": exc.http_status, "message": exc.message, "retry_after": exc.retry_after}},
+        status=exc.http_status,
+    )
+    response["Retry-After"] = str(exc.retry_after)
+    return response
 
 
 def interface_of(request: HttpRequest) -> Interface:
@@ -72,7 +84,8 @@ _LOGIN_MESSAGE = "Log in first (LLM_REQUIRE_AUTH is on): sign in at /admin/login
 
 
 def api_endpoint(view: ApiView | AsyncApiView) -> Callable[[HttpRequest], Any]:
-    """Wraps an API view, sync or async (decided once, here): method, auth, CSRF, body; then ``view(request, chat)``."""
+    """Wraps an API view, sync or async (decided once, here): method, auth, CSRF, body, rate limit; then
+    ``view(request, chat)``. A limit's refusal, there or in the view (the in-flight cap), becomes a 429 or 503."""
     if inspect.iscoroutinefunction(view):
 
         async def async_endpoint(request: HttpRequest) -> HttpResponseBase:
@@ -87,7 +100,11 @@ def api_endpoint(view: ApiView | AsyncApiView) -> Callable[[HttpRequest], Any]:
                 chat = _read(request)
             except BadRequest as exc:
                 return bad_request_response(exc)
-            return await view(request, chat)  # type: ignore[no-any-return]
+            try:
+                await rate_limit.acheck_request(request)
+                return await view(request, chat)  # type: ignore[no-any-return]
+            except LimitExceeded as exc:
+                return limit_response(exc)
 
         return csrf_exempt(functools.wraps(view)(async_endpoint))
 
@@ -101,6 +118,10 @@ def api_endpoint(view: ApiView | AsyncApiView) -> Callable[[HttpRequest], Any]:
             chat = _read(request)
         except BadRequest as exc:
             return bad_request_response(exc)
-        return view(request, chat)  # type: ignore[return-value]
+        try:
+            rate_limit.check_request(request)
+            return view(request, chat)  # type: ignore[return-value]
+        except LimitExceeded as exc:
+            return limit_response(exc)
 
     return csrf_exempt(functools.wraps(view)(sync_endpoint))

@@ -208,6 +208,8 @@ async def websocket(
                         return timer.result(_reply_error(reply))
                     elif reply.get("type") == "error":
                         return timer.result("llm_error")
+                    elif reply.get("type") == "started":
+                        continue  # the call is recorded; its tokens follow
                     else:
                         return timer.result("protocol")
                 return timer.result("incomplete")
