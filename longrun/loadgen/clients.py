@@ -32,6 +32,8 @@ try:
 except ImportError as exc:
     raise MissingExtra("The load generator (longrun.loadgen)", "loadgen", "aiohttp") from exc
 
+from longrun.loadgen.sse import aiter_events
+
 Kind = Literal["json", "sse", "websocket"]
 KINDS: tuple[Kind, ...] = ("json", "sse", "websocket")
 
@@ -144,29 +146,16 @@ async def post_sse(session: aiohttp.ClientSession, url: str, payload: Mapping[st
             if response.status != 200:
                 await response.read()
                 return timer.result(f"http_{response.status}")
-            event, data = "message", []
-            async for raw in response.content:
-                line = raw.decode().rstrip("\r\n")
-                if line:
-                    field, _, value = line.partition(":")
-                    value = value.removeprefix(" ")
-                    if field == "event":
-                        event = value
-                    elif field == "data":
-                        data.append(value)
-                    continue
-                if not data and event == "message":
-                    continue  # a blank line with nothing pending, or a comment block
-                if event == "token":
+            async for event in aiter_events(response.content):
+                if event.event == "token":
                     timer.token()
-                elif event == "done":
-                    reply = json.loads("\n".join(data))
+                elif event.event == "done":
+                    reply = event.json()
                     return timer.result(_reply_error(reply) if isinstance(reply, dict) else "protocol")
-                elif event == "error":
+                elif event.event == "error":
                     return timer.result("llm_error")
                 else:
                     return timer.result("protocol")
-                event, data = "message", []
             return timer.result("incomplete")
     except ValueError:
         return timer.result("protocol")

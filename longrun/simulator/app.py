@@ -34,10 +34,11 @@ from longrun.simulator.faults import (
     Fault,
     error_body,
     fault_for_model,
+    fault_for_prompt,
     healthy_tokens,
 )
 from longrun.simulator.stats import RequestRecord, Stats
-from longrun.simulator.text import count_prompt_tokens, prompt_text, reply_tokens
+from longrun.simulator.text import count_prompt_tokens, message_content, prompt_text, reply_tokens
 from longrun.simulator.wire import SSE_HEADERS, ChunkEncoder, completion_body, completion_id, models_body, usage
 
 STATS_KEY = web.AppKey("longrun_simulator_stats", Stats)
@@ -83,7 +84,7 @@ class Reply:
             model=model,
             stream=stream,
             include_usage=isinstance(options, dict) and options.get("include_usage") is True,
-            fault=fault_for_model(model),
+            fault=fault_for_model(model) or fault_for_prompt(message_content(messages[-1])),
             timing=timing,
             tokens=reply_tokens(prompt_text(messages), timing.tokens),
             prompt_tokens=count_prompt_tokens(messages),

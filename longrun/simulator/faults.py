@@ -17,11 +17,15 @@
     usual. Not streamed: the reply (status 200, ``application/json``) is cut short, so it is not valid JSON.
 
 Any other model name gets a normal reply. Every fault request counts once in ``errors`` of ``GET /stats``.
+
+An app that always sends the same model name can ask for a fault in its prompt instead: ``[fault:stall]`` (any
+of the names above in square brackets) anywhere in the last message's text. The model name wins when both ask.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from longrun._compat import StrEnum
@@ -56,6 +60,15 @@ def fault_for_model(model: str) -> Fault | None:
         return Fault(model)
     except ValueError:
         return None
+
+
+_PROMPT_FAULT = re.compile(r"\[(fault:[a-z0-9]+)\]")
+
+
+def fault_for_prompt(text: str) -> Fault | None:
+    """The fault a ``[fault:NAME]`` marker in the last message's text asks for, or None."""
+    match = _PROMPT_FAULT.search(text)
+    return fault_for_model(match.group(1)) if match else None
 
 
 def healthy_tokens(fault: Fault | None, tokens: int) -> int:

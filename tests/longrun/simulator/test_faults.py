@@ -100,3 +100,26 @@ async def test_an_undocumented_fault_name_gets_a_normal_reply(client: AsyncOpenA
     completion = await client.chat.completions.create(model="fault:unknown", messages=PROMPT)
     assert completion.choices[0].finish_reason == "stop"
     assert completion.usage is not None and completion.usage.completion_tokens == TOKENS
+
+
+def test_a_marker_in_the_last_message_asks_for_a_fault_when_the_model_name_cannot() -> None:
+    from longrun.simulator.faults import fault_for_prompt
+
+    assert fault_for_prompt("Please [fault:stall] now") is Fault.STALL
+    assert fault_for_prompt("fault:500 without brackets") is None
+    assert fault_for_prompt("[fault:unknown]") is None
+
+
+async def test_a_prompt_marker_serves_the_fault_under_any_model_name(client: AsyncOpenAI) -> None:
+    with pytest.raises(InternalServerError):
+        await client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "[fault:500]"}])
+
+
+async def test_only_the_last_message_is_read_for_a_marker(client: AsyncOpenAI) -> None:
+    messages = [
+        {"role": "user", "content": "[fault:500]"},
+        {"role": "assistant", "content": "An earlier failed turn"},
+        {"role": "user", "content": "Go on"},
+    ]
+    reply = await client.chat.completions.create(model="gpt-4o", messages=messages)  # type: ignore[arg-type]
+    assert reply.choices[0].message.content
