@@ -14,7 +14,7 @@ from llm_app.dashboard import race, race_servers
 from llm_app.dashboard.charts import history_charts
 from llm_app.dashboard.figures import Range, history
 
-INTERFACE_LABELS = {"wsgi": "WSGI", "asgi": "ASGI", "none": "no server (commands)"}
+INTERFACE_LABELS = {"wsgi": "WSGI", "asgi": "ASGI", "none": "none (commands)"}
 
 
 def dashboard(request: HttpRequest) -> HttpResponse:

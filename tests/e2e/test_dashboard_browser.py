@@ -193,3 +193,60 @@ def test_the_race_draws_the_pools_staircase_beside_the_async_lanes_single_block(
     assert later.locator("#race").get_attribute("data-elapsed") == elapsed
     expect(later.locator("#race-sync .race-row[data-state=done]")).to_have_count(RACE_USERS)
     screenshot(later, "race-5-reopened-1600.png")
+
+
+def tops(page, selector: str) -> set[int]:
+    """The distinct top edges of the elements ``selector`` matches: one value means one row."""
+    return set(
+        page.eval_on_selector_all(selector, "(els) => els.map((e) => Math.round(e.getBoundingClientRect().top))")
+    )
+
+
+def overflows(page) -> bool:
+    return page.evaluate("() => document.documentElement.scrollWidth > window.innerWidth")
+
+
+@pytest.mark.parametrize("width", [1280, 1600])
+def test_the_dashboard_keeps_the_admins_look_and_its_rows_at_1280_and_1600_px(context, daphne, width):
+    from playwright.sync_api import expect
+
+    dashboard = log_in_to_dashboard(context, daphne)
+    dashboard.set_viewport_size({"width": width, "height": 1000})
+    expect(dashboard.locator("#in-flight")).to_have_attribute("data-value", "0", timeout=WAIT_MS)
+    bar = dashboard.locator("ol.breadcrumbs")
+    expect(bar).to_contain_text("LLM dashboard")
+    assert bar.evaluate("(e) => getComputedStyle(e).backgroundColor") not in {"rgba(0, 0, 0, 0)", "transparent"}
+    assert len(tops(dashboard, ".tiles-in-flight .tile")) == 1, "every in-flight tile on one row"
+    assert len(tops(dashboard, ".tiles-rates .tile")) == 1, "every rate tile on one row"
+    assert len(tops(dashboard, ".lane-title")) == 1 and len(tops(dashboard, "#race .timeline")) == 1
+    for chart in dashboard.locator("figure.chart-figure").all():
+        names = chart.locator(".legend li").count()
+        assert names and chart.locator(".legend li .swatch").count() == names, "a swatch beside each legend entry"
+    assert not overflows(dashboard)
+    screenshot(dashboard, f"dashboard-{width}.png")
+
+
+@pytest.mark.parametrize("width", [1280, 1600])
+def test_the_llm_call_list_fits_the_page_at_1280_and_1600_px(context, daphne, width):
+    reply = context.request.post(daphne + "/api/sync/complete", data={"prompt": "A row for the list", "max_tokens": 3})
+    assert reply.ok
+    page = log_in_to_dashboard(context, daphne)
+    page.set_viewport_size({"width": width, "height": 900})
+    page.goto(daphne + "/admin/llm_app/llmcall/")
+    table = page.locator("#result_list")
+    assert table.locator("tbody tr").count() >= 1
+    # The admin wraps the table in a box that scrolls sideways: nothing may be hidden in that scroll.
+    clipped = table.evaluate("(t) => t.parentElement.scrollWidth - t.parentElement.clientWidth")
+    assert clipped <= 0 and not overflows(page)
+    screenshot(page, f"llm-calls-{width}.png")
+
+
+def test_every_page_finds_its_icon_and_files(context, daphne):
+    page = log_in_to_dashboard(context, daphne)
+    failed: list[str] = []
+    page.on("response", lambda r: failed.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+    for path in ["/", "/admin/", "/admin/llm_app/llmcall/", "/admin/dashboard/"]:
+        page.goto(daphne + path)
+    icon = page.goto(daphne + "/favicon.ico")
+    assert icon is not None and icon.status == 200 and icon.headers["content-type"].startswith("image/")
+    assert failed == []
