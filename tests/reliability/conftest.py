@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from longrun import servers
-from longrun.simulator import SimulatorProcess
+from longrun.simulator import SimulatorConfig, SimulatorProcess
 
 ROOT = Path(__file__).resolve().parents[2]
 ORIGIN_HOST = "127.0.0.1"
@@ -69,7 +69,8 @@ class Upstream:
 def upstream() -> Iterator[Upstream]:
     """12 tokens in about 0.5 s; a stalled reply is dropped by the simulator only after a minute."""
     ttft_ms, token_ms, tokens = 50, 40, 12
-    with SimulatorProcess(ttft_ms=ttft_ms, token_ms=token_ms, tokens=tokens, extra_args=["--stall-cap-s", "60"]) as sim:
+    config = SimulatorConfig(ttft_ms=ttft_ms, token_ms=token_ms, tokens=tokens, stall_cap_s=60)
+    with SimulatorProcess(config) as sim:
         yield Upstream(url=sim.base_url, ttft_ms=ttft_ms, token_ms=token_ms, tokens=tokens)
 
 
