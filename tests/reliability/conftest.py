@@ -166,5 +166,5 @@ def site_factory(tmp_path_factory: pytest.TempPathFactory) -> SiteFactory:
 def slow_upstream() -> Iterator[Upstream]:
     """40 tokens over about 4 s: long enough to stop a server, or hang up, in the middle of each reply."""
     ttft_ms, token_ms, tokens = 100, 100, 40
-    with SimulatorProcess(ttft_ms=ttft_ms, token_ms=token_ms, tokens=tokens) as sim:
+    with SimulatorProcess(SimulatorConfig(ttft_ms=ttft_ms, token_ms=token_ms, tokens=tokens)) as sim:
         yield Upstream(url=sim.base_url, ttft_ms=ttft_ms, token_ms=token_ms, tokens=tokens)
