@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("llm_app", "0001_initial"),
+        ("llm_app", "0002_llmcall_owner"),
     ]
 
     operations = [
