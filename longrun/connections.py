@@ -53,9 +53,18 @@ def open_connections() -> list[BaseDatabaseWrapper]:
     return [wrapper for wrapper in wrappers if wrapper.connection is not None]
 
 
+def _closable(wrapper: BaseDatabaseWrapper) -> bool:
+    # Django never closes an in-memory SQLite database (closing would destroy it): housekeeping can't touch it.
+    in_memory = getattr(wrapper, "is_in_memory_db", None)
+    return not (wrapper.vendor == "sqlite" and in_memory is not None and in_memory())
+
+
 def thread_holds_connection(ident: int | None) -> bool:
-    """Whether the thread ``ident`` holds an open database connection."""
-    return ident is not None and any(wrapper._thread_ident == ident for wrapper in open_connections())  # type: ignore[attr-defined]
+    """Whether the thread ``ident`` holds an open database connection that housekeeping could close."""
+    return ident is not None and any(
+        wrapper._thread_ident == ident and _closable(wrapper)  # type: ignore[attr-defined]
+        for wrapper in open_connections()
+    )
 
 
 _UNKNOWN = object()

@@ -30,8 +30,7 @@ ASYNC_MIDDLEWARE = [
 def site(settings):
     settings.ROOT_URLCONF = "tests.longrun.asgi_site"
     settings.MIDDLEWARE = ASYNC_MIDDLEWARE
-    asgi_site.query_threads.clear()
-    asgi_site.housekeeping_threads.clear()
+    asgi_site.queried.clear()
 
 
 async def test_an_async_view_is_served_with_no_thread_hop(site):
@@ -63,13 +62,14 @@ async def test_a_sync_view_still_runs_on_a_thread_of_its_own(site):
     assert hops.sync_to_async >= 1
 
 
-@pytest.mark.django_db(transaction=True)
-async def test_a_request_that_opened_a_connection_on_its_thread_gets_the_housekeeping_there(site):
+@pytest.mark.django_db(transaction=True, databases=["default", "housekeeping"])
+async def test_a_connection_the_request_opened_on_its_thread_is_closed_when_it_ends(site):
     handler = ASGIHandler()
     response = await asgi_request(handler, "GET", "/query/")
     assert response.body == b"queried"
-    # request_finished's close_old_connections ran on the thread that holds the connection.
-    assert asgi_site.housekeeping_threads == asgi_site.query_threads
+    # CONN_MAX_AGE = 0: request_finished's close_old_connections closed it, on the thread that holds it.
+    [wrapper] = asgi_site.queried
+    assert wrapper.connection is None
 
 
 async def test_a_sync_receiver_of_its_own_is_still_sent_the_signals(site):

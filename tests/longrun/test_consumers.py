@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.testing import WebsocketCommunicator
 
@@ -29,6 +30,7 @@ async def echo_hops(consumer) -> int:
     return hops.sync_to_async
 
 
+@pytest.mark.django_db(transaction=True)  # Channels' housekeeping may touch a connection an earlier test left
 async def test_channels_hops_to_a_thread_before_each_message():
     assert await echo_hops(Echo) == 1
 
