@@ -10,6 +10,7 @@ from typing import Protocol, TextIO
 from longrun.audit import reporters
 from longrun.audit.engine import audit_path
 from longrun.audit.model import Finding, select_rules
+from longrun.extras import MissingExtra
 
 
 class Writer(Protocol):
@@ -51,7 +52,7 @@ def run(paths: Sequence[str], *, output_format: str, select: str | None, fix: bo
             try:
                 from longrun.audit.fix import fix_tree  # libcst is needed for --fix only
             except ImportError:
-                raise UsageError("--fix needs libcst: pip install libcst (the audit itself does not).") from None
+                raise UsageError(str(MissingExtra("--fix", "fix", "libcst"))) from None
 
             diff = fix_tree(root, chosen)
             # JSON output must stay one parseable document, so the diff is printed with the text report only.

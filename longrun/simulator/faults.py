@@ -26,12 +26,13 @@ from __future__ import annotations
 
 import json
 import re
-from enum import StrEnum
 from typing import Any
+
+from longrun._compat import StrEnum
 
 
 class Fault(StrEnum):
-    """A fault name; the value is the model name that asks for it."""
+    """A fault the simulator serves; the value is the model name that asks for it (``model=Fault.CUT``)."""
 
     SERVER_ERROR = "fault:500"
     RATE_LIMIT = "fault:429"
@@ -40,11 +41,6 @@ class Fault(StrEnum):
     MALFORMED = "fault:malformed"
 
 
-FAULT_500 = Fault.SERVER_ERROR
-FAULT_429 = Fault.RATE_LIMIT
-FAULT_STALL = Fault.STALL
-FAULT_CUT = Fault.CUT
-FAULT_MALFORMED = Fault.MALFORMED
 FAULT_NAMES: tuple[str, ...] = tuple(fault.value for fault in Fault)
 
 # Faults answered at once with an error status, before any timing applies.
@@ -57,7 +53,7 @@ MALFORMED_EVENT = (
 
 
 def fault_for_model(model: str) -> Fault | None:
-    """Called per chat completion: the fault the model name asks for, or None for a normal reply."""
+    """The fault a model name asks for, or None for a normal reply."""
     if not model.startswith("fault:"):
         return None
     try:
@@ -76,7 +72,7 @@ def fault_for_prompt(text: str) -> Fault | None:
 
 
 def healthy_tokens(fault: Fault | None, tokens: int) -> int:
-    """Called before a reply: how many tokens go out normally before the fault shows."""
+    """How many tokens of a reply go out normally before its fault shows."""
     if fault is Fault.STALL:
         return 1
     if fault in (Fault.CUT, Fault.MALFORMED):
@@ -85,7 +81,7 @@ def healthy_tokens(fault: Fault | None, tokens: int) -> int:
 
 
 def error_body(message: str, error_type: str, *, param: str | None = None, code: str | None = None) -> bytes:
-    """Called for every error reply: the OpenAI error object, encoded."""
+    """OpenAI's error object, encoded: the body of every error reply."""
     error: dict[str, Any] = {"message": message, "type": error_type, "param": param, "code": code}
     return json.dumps({"error": error}).encode()
 

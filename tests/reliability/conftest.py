@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from longrun import servers
-from longrun.simulator import SimulatorProcess
+from longrun.simulator import SimulatorConfig, SimulatorProcess
 
 ROOT = Path(__file__).resolve().parents[2]
 ORIGIN_HOST = "127.0.0.1"
@@ -69,7 +69,8 @@ class Upstream:
 def upstream() -> Iterator[Upstream]:
     """12 tokens in about 0.5 s; a stalled reply is dropped by the simulator only after a minute."""
     ttft_ms, token_ms, tokens = 50, 40, 12
-    with SimulatorProcess(ttft_ms=ttft_ms, token_ms=token_ms, tokens=tokens, extra_args=["--stall-cap-s", "60"]) as sim:
+    config = SimulatorConfig(ttft_ms=ttft_ms, token_ms=token_ms, tokens=tokens, stall_cap_s=60)
+    with SimulatorProcess(config) as sim:
         yield Upstream(url=sim.base_url, ttft_ms=ttft_ms, token_ms=token_ms, tokens=tokens)
 
 
@@ -159,3 +160,11 @@ def site_factory(tmp_path_factory: pytest.TempPathFactory) -> SiteFactory:
         return running_site(name, tmp_path_factory.mktemp(name) / "db.sqlite3", **env)
 
     return make
+
+
+@pytest.fixture(scope="session")
+def slow_upstream() -> Iterator[Upstream]:
+    """40 tokens over about 4 s: long enough to stop a server, or hang up, in the middle of each reply."""
+    ttft_ms, token_ms, tokens = 100, 100, 40
+    with SimulatorProcess(SimulatorConfig(ttft_ms=ttft_ms, token_ms=token_ms, tokens=tokens)) as sim:
+        yield Upstream(url=sim.base_url, ttft_ms=ttft_ms, token_ms=token_ms, tokens=tokens)
