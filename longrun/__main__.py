@@ -5,7 +5,10 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-USAGE = "usage: python -m longrun audit PATH [PATH ...] [--format text|json] [--select RULES] [--fix]"
+USAGE = (
+    "usage: python -m longrun audit PATH [PATH ...] [--format text|json|sarif] [--select RULES] [--ignore RULES] "
+    "[--fix] [--isolated]"
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
