@@ -29,7 +29,7 @@ from llm_app.bench.scenarios import FLOOR_APP  # noqa: E402
 from longrun.loadgen.figures import summarize  # noqa: E402
 from longrun.loadgen.runner import run_load  # noqa: E402
 from longrun.servers import running_server  # noqa: E402
-from longrun.simulator import SimulatorProcess  # noqa: E402
+from longrun.simulator import SimulatorConfig, SimulatorProcess  # noqa: E402
 
 VARIANTS = [
     ("async view, stock middleware", "daphne", "project.settings", "sse", "/api/async/stream"),
@@ -47,7 +47,10 @@ def main() -> None:
     args = parser.parse_args()
     llm_seconds = 2.2
     rows = []
-    with tempfile.TemporaryDirectory() as tmp, SimulatorProcess(ttft_ms=200, token_ms=40, tokens=50) as simulator:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        SimulatorProcess(SimulatorConfig(ttft_ms=200, token_ms=40, tokens=50)) as simulator,
+    ):
         workspace = Path(tmp)
         (workspace / "static").mkdir()
         for label, server, settings_module, kind, path in VARIANTS:

@@ -30,7 +30,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
 
 from llm_app.bench.orchestrate import server_env  # noqa: E402
 from longrun.servers import SERVERS, running_server  # noqa: E402
-from longrun.simulator import SimulatorProcess  # noqa: E402
+from longrun.simulator import SimulatorConfig, SimulatorProcess  # noqa: E402
 
 PATHS = {"wsgi": ["/api/sync/stream"], "asgi": ["/api/sync/stream", "/api/async/stream", "websocket"]}
 
@@ -70,7 +70,7 @@ def main() -> None:
     rows = []
     with (
         tempfile.TemporaryDirectory(prefix="first-token-") as tmp,
-        SimulatorProcess(ttft_ms=200, token_ms=40, tokens=50) as simulator,
+        SimulatorProcess(SimulatorConfig(ttft_ms=200, token_ms=40, tokens=50)) as simulator,
     ):
         workspace = Path(tmp)
         (workspace / "static").mkdir()

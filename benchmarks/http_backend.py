@@ -506,7 +506,7 @@ def environment() -> dict[str, Any]:
 
 def parent_main(args: argparse.Namespace) -> int:
     """Called when run as a script: the simulator, then one worker per (repeat, concurrency, backend)."""
-    from longrun.simulator import SimulatorProcess
+    from longrun.simulator import SimulatorConfig, SimulatorProcess
 
     raise_nofile_limit()  # before the simulator starts, so that it and the workers inherit it
 
@@ -529,7 +529,9 @@ def parent_main(args: argparse.Namespace) -> int:
     results: list[dict[str, Any]] = []
     interrupted = False
     try:
-        with SimulatorProcess(ttft_ms=args.ttft_ms, token_ms=args.token_ms, tokens=args.tokens) as simulator:
+        with SimulatorProcess(
+            SimulatorConfig(ttft_ms=args.ttft_ms, token_ms=args.token_ms, tokens=args.tokens)
+        ) as simulator:
             print(f"simulator pid {simulator.pid} at {simulator.base_url}")
             for repeat in range(args.repeat):
                 for n in concurrencies:

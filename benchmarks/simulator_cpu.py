@@ -26,7 +26,7 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from longrun.simulator import SimulatorProcess
+from longrun.simulator import SimulatorConfig, SimulatorProcess
 
 PROMPT = [{"role": "user", "content": "Benchmark the simulator with a steady stream of tokens."}]
 
@@ -187,7 +187,9 @@ def main() -> int:
     # Each stream holds a socket on both sides; the default soft limit may be as low as 1024.
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, args.streams * 2 + 256)), hard))
-    with SimulatorProcess(ttft_ms=args.ttft_ms, token_ms=args.token_ms, tokens=args.tokens) as simulator:
+    with SimulatorProcess(
+        SimulatorConfig(ttft_ms=args.ttft_ms, token_ms=args.token_ms, tokens=args.tokens)
+    ) as simulator:
         return asyncio.run(load(simulator.base_url, psutil.Process(simulator.pid), args))
 
 

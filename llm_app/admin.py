@@ -6,6 +6,7 @@ from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import format_html
 
 from llm_app.models import Conversation, LLMCall, Message
@@ -22,7 +23,7 @@ def _link(name: str, obj_id: int | None, label: str) -> str:
 
 
 def _list_link(name: str, conversation_id: int, label: str) -> str:
-    """Called per row: a link to the ``name`` list filtered to one conversation."""
+    """A link to the ``name`` list filtered to one conversation."""
     url = reverse(f"admin:llm_app_{name}_changelist")
     return format_html('<a href="{}?conversation__id__exact={}">{}</a>', url, conversation_id, label)
 
@@ -88,25 +89,48 @@ class MessageAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
 @admin.register(LLMCall)
 class LLMCallAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
-    list_display = (
-        "id",
-        "started_at",
+    # Seven narrow columns, readable at 1280 px beside the admin's sidebar and the filters; the model, the
+    # interface, the message and the error are on the change page (and the model and interface are filters).
+    list_display = ("id", "started", "path", "status", "tokens", "timing", "conversation_link")
+    list_display_links = ("id", "started")
+    list_filter = ("path", "interface", "status", "model", "started_at")
+    search_fields = ("model", "error", "message__content")
+    date_hierarchy = "started_at"
+    list_select_related = ("conversation", "message")
+    change_list_template = CHANGE_LIST_TEMPLATE
+    # A call is a record of what happened: shown, never edited.
+    fieldsets = (
+        (None, {"fields": ("path", "interface", "model", "status", "error")}),
+        ("Timing", {"fields": ("started_at", "ttft_ms", "duration_ms", "tokens")}),
+        ("Conversation", {"fields": ("conversation_link", "message_link", "answer")}),
+    )
+    readonly_fields = (
         "path",
         "interface",
         "model",
         "status",
+        "error",
+        "started_at",
         "ttft_ms",
         "duration_ms",
         "tokens",
         "conversation_link",
         "message_link",
+        "answer",
     )
-    list_filter = ("path", "interface", "status", "model", "started_at")
-    search_fields = ("model", "error", "message__content")
-    date_hierarchy = "started_at"
-    list_select_related = ("conversation", "message")
-    raw_id_fields = ("conversation", "message")
-    change_list_template = CHANGE_LIST_TEMPLATE
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    @admin.display(description="Started", ordering="started_at")
+    def started(self, obj: LLMCall) -> str:
+        return timezone.localtime(obj.started_at).strftime("%b %d %H:%M:%S")
+
+    @admin.display(description="Time", ordering="duration_ms")
+    def timing(self, obj: LLMCall) -> str:
+        if obj.duration_ms is None:
+            return "-"
+        return f"{obj.duration_ms / 1000:.2f} s"
 
     @admin.display(description="Conversation", ordering="conversation")
     def conversation_link(self, obj: LLMCall) -> str:
@@ -115,3 +139,7 @@ class LLMCallAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     @admin.display(description="Message", ordering="message")
     def message_link(self, obj: LLMCall) -> str:
         return _link("message", obj.message_id, f"#{obj.message_id}")
+
+    @admin.display(description="Answer")
+    def answer(self, obj: LLMCall) -> str:
+        return obj.message.content if obj.message_id else ""

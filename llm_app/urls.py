@@ -6,6 +6,7 @@ app_name = "llm_app"
 
 urlpatterns = [
     path("", page.chat, name="chat"),
+    path("favicon.ico", page.favicon, name="favicon"),
     path("api/sync/complete", sync.complete, name="sync-complete"),
     path("api/sync/stream", sync.stream, name="sync-stream"),
     path("api/async/complete", async_.complete, name="async-complete"),

@@ -19,7 +19,7 @@ import asyncio
 import enum
 import threading
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Coroutine, Generator, Iterable, Iterator
-from typing import Any, Literal, Protocol, cast, overload
+from typing import Any, Generic, Literal, Protocol, TypeVar, cast, overload
 
 from asgiref.sync import async_to_sync, sync_to_async
 from django.core.exceptions import ImproperlyConfigured
@@ -44,6 +44,10 @@ __all__ = [
 
 DEFAULT_CHANNEL_LAYER = "default"  # Channels' own default alias, without importing Channels.
 
+# TypeVar rather than PEP 695 generics: the toolkit supports Python 3.10.
+T = TypeVar("T")
+R = TypeVar("R")
+
 
 class _Done(enum.Enum):
     # The end of a sync iterator, as a value: StopIteration raised inside a coroutine turns into RuntimeError,
@@ -62,7 +66,7 @@ def _refuse_running_loop(what: str, fix: str) -> None:
 # --- Sync iterators served to async code -------------------------------------------------------------------
 
 
-class ThreadIterator[T]:
+class ThreadIterator(Generic[T]):
     """An async iterator over a sync iterable, one ``next()`` per thread crossing. Made by ``iterate_in_thread``.
 
     ``aclose()`` (async) and ``close()`` (sync) close the sync iterator; both are idempotent. Django's
@@ -127,7 +131,7 @@ class ThreadIterator[T]:
                 return _Done.DONE
 
 
-def iterate_in_thread[T](iterable: Iterable[T], *, thread_sensitive: bool = True) -> ThreadIterator[T]:
+def iterate_in_thread(iterable: Iterable[T], *, thread_sensitive: bool = True) -> ThreadIterator[T]:
     """Serve a sync iterable (a generator, a QuerySet) to async code one item at a time.
 
     Use it when a view, sync or async, streams from sync code under ASGI. Trap avoided:
@@ -156,12 +160,12 @@ def is_asgi_request(request: HttpRequest) -> bool:
 
 
 @overload
-def adapt_stream[T](iterable: Iterable[T], *, asgi: Literal[False]) -> Iterable[T]: ...
+def adapt_stream(iterable: Iterable[T], *, asgi: Literal[False]) -> Iterable[T]: ...
 @overload
-def adapt_stream[T](iterable: Iterable[T], *, asgi: Literal[True]) -> ThreadIterator[T]: ...
+def adapt_stream(iterable: Iterable[T], *, asgi: Literal[True]) -> ThreadIterator[T]: ...
 @overload
-def adapt_stream[T](iterable: Iterable[T], *, asgi: bool) -> Iterable[T] | ThreadIterator[T]: ...
-def adapt_stream[T](iterable: Iterable[T], *, asgi: bool) -> Iterable[T] | ThreadIterator[T]:
+def adapt_stream(iterable: Iterable[T], *, asgi: bool) -> Iterable[T] | ThreadIterator[T]: ...
+def adapt_stream(iterable: Iterable[T], *, asgi: bool) -> Iterable[T] | ThreadIterator[T]:
     """Give ``StreamingHttpResponse`` the iterator kind its server streams without buffering.
 
     WSGI gets the sync iterable unchanged (a WSGI server iterates it in its worker thread); ASGI gets
@@ -171,7 +175,7 @@ def adapt_stream[T](iterable: Iterable[T], *, asgi: bool) -> Iterable[T] | Threa
     return iterate_in_thread(iterable) if asgi else iterable
 
 
-def streaming_content_for[T](request: HttpRequest, iterable: Iterable[T]) -> Iterable[T] | ThreadIterator[T]:
+def streaming_content_for(request: HttpRequest, iterable: Iterable[T]) -> Iterable[T] | ThreadIterator[T]:
     """Wrap a sync view's generator for whichever server is serving ``request``.
 
     ``return StreamingHttpResponse(streaming_content_for(request, tokens()))`` streams chunk by chunk under
@@ -190,7 +194,7 @@ def _connections_outside_atomic() -> list[BaseDatabaseWrapper]:
     return [conn for conn in connections.all(initialized_only=True) if not conn.in_atomic_block]
 
 
-def _run_with_fresh_connection[R](func: Callable[[], R], release: bool) -> R:
+def _run_with_fresh_connection(func: Callable[[], R], release: bool) -> R:
     for conn in _connections_outside_atomic():
         # close_old_connections(): a thread that outlives requests can hold a dead or over-age connection.
         conn.close_if_unusable_or_obsolete()
@@ -202,7 +206,7 @@ def _run_with_fresh_connection[R](func: Callable[[], R], release: bool) -> R:
                 conn.close()
 
 
-def db_call[R](func: Callable[[], R], /, *, release: bool = True) -> R:
+def db_call(func: Callable[[], R], /, *, release: bool = True) -> R:
     """Run ``func`` (ORM work) in this thread, then hand the thread's database connections back.
 
     The sync twin of ``adb_call``, for sync code that goes on to wait a long time: a generator that saves
@@ -213,7 +217,7 @@ def db_call[R](func: Callable[[], R], /, *, release: bool = True) -> R:
     return _run_with_fresh_connection(func, release)
 
 
-async def adb_call[R](func: Callable[[], R], /, *, release: bool = True) -> R:
+async def adb_call(func: Callable[[], R], /, *, release: bool = True) -> R:
     """Run a sync function of several ORM operations in one thread crossing, then release the connection.
 
     ``msg = await adb_call(lambda: Message.objects.create(chat=chat, text=prompt))`` from an async view.
@@ -235,7 +239,7 @@ async def adb_call[R](func: Callable[[], R], /, *, release: bool = True) -> R:
 # --- Async iterators served to sync code ------------------------------------------------------------------
 
 
-def iterate_async[T](factory: Callable[[], AsyncIterable[T]]) -> Generator[T, None, None]:
+def iterate_async(factory: Callable[[], AsyncIterable[T]]) -> Generator[T, None, None]:
     """Consume an async stream from sync code, yielding each item as the async side produces it.
 
     For a management command, a sync view or a Celery task that reads an async LLM client's stream:
@@ -256,7 +260,7 @@ def iterate_async[T](factory: Callable[[], AsyncIterable[T]]) -> Generator[T, No
     return _drive_on_own_loop(factory)
 
 
-def _drive_on_own_loop[T](factory: Callable[[], AsyncIterable[T]]) -> Generator[T, None, None]:
+def _drive_on_own_loop(factory: Callable[[], AsyncIterable[T]]) -> Generator[T, None, None]:
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=_run_loop, args=(loop,), name="longrun-iterate-async", daemon=True)
     thread.start()
@@ -288,15 +292,15 @@ def _run_loop(loop: asyncio.AbstractEventLoop) -> None:
             loop.close()
 
 
-def _run_on[R](loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, R]) -> R:
+def _run_on(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, R]) -> R:
     return asyncio.run_coroutine_threadsafe(coro, loop).result()
 
 
-async def _open[T](factory: Callable[[], AsyncIterable[T]]) -> AsyncIterator[T]:
+async def _open(factory: Callable[[], AsyncIterable[T]]) -> AsyncIterator[T]:
     return aiter(factory())
 
 
-async def _anext_or_done[T](iterator: AsyncIterator[T]) -> T | Literal[_Done.DONE]:
+async def _anext_or_done(iterator: AsyncIterator[T]) -> T | Literal[_Done.DONE]:
     try:
         return await anext(iterator)
     except StopAsyncIteration:

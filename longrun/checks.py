@@ -1,6 +1,12 @@
 """Django system checks (tag ``async``): the audit's settings rules over the running project's settings.
 
-``manage.py check --tag async`` reports them; they also run with every ``check`` (warnings do not stop a server).
+They run wherever Django runs its checks (``manage.py check``, ``runserver``, ``migrate``, ...) once ``"longrun"``
+is in ``INSTALLED_APPS``; ``manage.py check --tag async`` runs only them. Warnings do not stop a server; an
+error (LR405) stops the commands that run checks.
+
+The rules about serving under ASGI (persistent connections, WhiteNoise) apply once ``ASGI_APPLICATION`` is set.
+Before the switch, ``LONGRUN_ASSUME_ASGI = True`` judges the settings as if it were; without either, what those
+rules would find is summed up in one Info message (``longrun.I001``) rather than left unsaid.
 """
 
 from __future__ import annotations
@@ -21,13 +27,19 @@ from longrun.audit.settings_rules import settings_findings
 from longrun.audit.settings_source import Candidate
 
 LEVELS = {Severity.ERROR: checks.Error, Severity.WARNING: checks.Warning, Severity.INFO: checks.Info}
+ASSUME_ASGI = "LONGRUN_ASSUME_ASGI"
+HELD_BACK_ID = "longrun.I001"
 
 
 class RuntimeSettings:
-    """The running project's settings, seen the way the settings rules expect (a ``SettingsView``)."""
+    """The running project's settings, seen the way the settings rules expect (a ``SettingsView``).
 
-    def __init__(self) -> None:
+    ``assume_asgi`` judges them as if the project were already served under ASGI.
+    """
+
+    def __init__(self, *, assume_asgi: bool = False) -> None:
         self.path = getattr(settings, "SETTINGS_MODULE", None) or "settings"
+        self.assume_asgi = assume_asgi
 
     def candidates(self, name: str) -> list[Candidate]:
         return [Candidate(getattr(settings, name), 0)] if hasattr(settings, name) else []
@@ -41,7 +53,7 @@ class RuntimeSettings:
         return not getattr(middleware, "async_capable", False)
 
     def is_asgi(self) -> bool:
-        return bool(getattr(settings, "ASGI_APPLICATION", None))
+        return self.assume_asgi or bool(getattr(settings, "ASGI_APPLICATION", None))
 
     def has_async_views(self) -> bool:
         try:
@@ -68,6 +80,42 @@ def as_check_message(item: Finding) -> checks.CheckMessage:
     return LEVELS[item.severity](f"{item.message} ({item.rule})", hint=item.fix, id=f"longrun.{item.rule}")
 
 
+def assume_asgi() -> bool:
+    """Whether ``LONGRUN_ASSUME_ASGI`` asks to judge the settings as if served under ASGI already."""
+    value = getattr(settings, ASSUME_ASGI, False)
+    if not isinstance(value, bool):
+        raise ImproperlyConfigured(f"{ASSUME_ASGI} must be True or False, not {value!r}.")
+    return value
+
+
 def check_async_settings(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any) -> list[checks.CheckMessage]:
-    """Called by Django's check framework (registered with tag ``async`` in LongrunConfig.ready)."""
-    return [as_check_message(item) for item in settings_findings(RuntimeSettings())]
+    """The ``async`` system checks: each settings finding as a check message, plus what waits for ASGI."""
+    found = list(settings_findings(RuntimeSettings(assume_asgi=assume_asgi())))
+    messages = [as_check_message(item) for item in found]
+    held_back = _held_back(found)
+    if held_back:
+        messages.append(held_back)
+    return messages
+
+
+def _held_back(found: list[Finding]) -> checks.CheckMessage | None:
+    """What the ASGI-only rules would report once ASGI_APPLICATION is set, summed up while it is not."""
+    view = RuntimeSettings()
+    if view.is_asgi():
+        return None
+    now = {(item.rule, item.path, item.line) for item in found}
+    later = [
+        item
+        for item in settings_findings(RuntimeSettings(assume_asgi=True))
+        if (item.rule, item.path, item.line) not in now
+    ]
+    if not later:
+        return None
+    rules = ", ".join(sorted({item.rule for item in later}))
+    return checks.Info(
+        f"ASGI_APPLICATION is not set, so {len(later)} finding(s) that apply once the project runs under ASGI "
+        f"are not reported yet ({rules}).",
+        hint=f"Set {ASSUME_ASGI} = True in the settings to see them before you switch, "
+        "or set ASGI_APPLICATION when you do.",
+        id=HELD_BACK_ID,
+    )

@@ -6,13 +6,14 @@ Used by pytest and by the server processes that end-to-end tests start.
 import warnings
 
 from project.settings import *  # noqa: F403
+from project.settings import env_int
 
 # A stream Django would buffer whole must fail the test, also inside server processes where pytest's
 # filterwarnings does not reach (and daphne hides warnings anyway).
 warnings.filterwarnings("error", message="StreamingHttpResponse must consume", category=Warning)
 
-# A failing upstream call should fail at once in tests, not after the SDK's backoff.
-LLM_MAX_RETRIES = 0
+# A failing upstream call should fail at once in tests, not after the SDK's backoff (unless a test asks for retries).
+LLM_MAX_RETRIES = env_int("LLM_MAX_RETRIES", 0)
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 # pytest-django runs tests with DEBUG off, when ServeStatic expects collected files; serve them from the apps.

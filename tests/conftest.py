@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from longrun.simulator import SimulatorProcess
+from longrun.simulator import SimulatorConfig, SimulatorProcess
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,7 @@ class Simulator:
 
 @contextmanager
 def _simulator(ttft_ms: int, token_ms: int, tokens: int) -> Iterator[Simulator]:
-    with SimulatorProcess(ttft_ms=ttft_ms, token_ms=token_ms, tokens=tokens) as process:
+    with SimulatorProcess(SimulatorConfig(ttft_ms=ttft_ms, token_ms=token_ms, tokens=tokens)) as process:
         yield Simulator(url=process.base_url, ttft_ms=ttft_ms, token_ms=token_ms, tokens=tokens)
 
 

@@ -29,7 +29,7 @@ from longrun.loadgen.figures import summarize
 from longrun.loadgen.procstats import ProcessTreeSampler, sample_tree
 from longrun.loadgen.runner import run_load
 from longrun.servers import running_server
-from longrun.simulator import SimulatorProcess
+from longrun.simulator import SimulatorConfig, SimulatorProcess
 
 ROOT = Path(__file__).resolve().parents[2]
 WARM_UP_USERS = 100
@@ -169,7 +169,7 @@ def compare(scenario: Scenario, *, command: str, progress: Progress = lambda _: 
     with (
         _workspace() as workspace,
         SimulatorProcess(
-            ttft_ms=timing.ttft_ms, token_ms=timing.token_ms, tokens=timing.tokens, extra_args=("--stall-cap-s", "5")
+            SimulatorConfig(ttft_ms=timing.ttft_ms, token_ms=timing.token_ms, tokens=timing.tokens, stall_cap_s=5)
         ) as simulator,
     ):
         env = server_env(workspace, simulator.base_url, scenario.database_url)

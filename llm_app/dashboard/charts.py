@@ -1,4 +1,4 @@
-"""Server-rendered inline SVG charts (no JS library, no CDN) of the history buckets from ``figures.history``."""
+"""Server-rendered charts of the history buckets from ``figures.history``: inline SVG, no JS library, no CDN."""
 
 from __future__ import annotations
 
@@ -10,8 +10,10 @@ from django.utils.safestring import SafeString, mark_safe
 
 from llm_app.dashboard.figures import History
 
-WIDTH, HEIGHT = 640, 200
-LEFT, RIGHT, TOP, BOTTOM = 52, 12, 24, 28
+# viewBox sizes near the size each chart is drawn at (1280-1600 px screens), so 10-12 px text stays that size:
+# the line chart spans the page, the bar charts share a row.
+WIDE, NARROW, HEIGHT = 960, 480, 180
+LEFT, RIGHT, TOP, BOTTOM = 52, 12, 10, 24
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,7 +26,7 @@ class Series:
 
 
 def _nice_max(value: float) -> float:
-    """Called per chart: a round top for the y axis at or above ``value``."""
+    """A round top for the y axis at or above ``value``."""
     if value <= 0:
         return 1.0
     step = 10.0 ** (len(str(int(value))) - 1)
@@ -34,36 +36,45 @@ def _nice_max(value: float) -> float:
     return value
 
 
+def _legend(series: Sequence[Series]) -> str:
+    items = "".join(f'<li><span class="swatch {escape(item.css)}"></span>{escape(item.name)}</li>' for item in series)
+    return f'<ul class="legend" aria-label="Legend">{items}</ul>'
+
+
 def _frame(
-    chart_id: str, title: str, unit: str, top: float, labels: Sequence[str], series: Sequence[Series]
+    chart_id: str,
+    title: str,
+    unit: str,
+    top: float,
+    labels: Sequence[str],
+    series: Sequence[Series],
+    *,
+    width: int,
+    css: str,
 ) -> list[str]:
+    """The chart's figure up to its plot: title and legend in HTML (text never overlaps), axes in SVG."""
     plot_h = HEIGHT - TOP - BOTTOM
     parts = [
-        f'<svg class="chart" id="{escape(chart_id)}" data-chart="{escape(chart_id)}" data-points="{len(labels)}" '
-        f'viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-label="{escape(title)}" xmlns="http://www.w3.org/2000/svg">',
+        f'<figure class="chart-figure {css}"><figcaption><span class="chart-title">{escape(title)}</span>'
+        f"{_legend(series)}</figcaption>",
+        f'<svg class="chart" id="{escape(chart_id)}" data-chart="{escape(chart_id)}" '
+        f'data-points="{len(labels)}" viewBox="0 0 {width} {HEIGHT}" role="img" aria-label="{escape(title)}" '
+        'xmlns="http://www.w3.org/2000/svg">',
         f"<title>{escape(title)}</title>",
-        f'<text class="chart-title" x="{LEFT}" y="14">{escape(title)}</text>',
     ]
     for fraction in (0.0, 0.5, 1.0):
         y = TOP + plot_h * (1 - fraction)
-        parts.append(f'<line class="grid" x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y:.1f}" y2="{y:.1f}"/>')
+        parts.append(f'<line class="grid" x1="{LEFT}" x2="{width - RIGHT}" y1="{y:.1f}" y2="{y:.1f}"/>')
         parts.append(
             f'<text class="axis" x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end">'
             f"{_fmt(top * fraction)}{escape(unit)}</text>"
         )
     if labels:
         for index in sorted({0, len(labels) // 2, len(labels) - 1}):
-            x = _x(index, len(labels))
+            x = _x(index, len(labels), width)
             parts.append(
                 f'<text class="axis" x="{x:.1f}" y="{HEIGHT - 8}" text-anchor="middle">{escape(labels[index])}</text>'
             )
-    legend_x = WIDTH - RIGHT
-    for item in reversed(series):
-        parts.append(
-            f'<text class="legend {escape(item.css)}" x="{legend_x}" y="14" text-anchor="end">'
-            f"{escape(item.name)}</text>"
-        )
-        legend_x -= 9 * len(item.name) + 14
     return parts
 
 
@@ -71,8 +82,8 @@ def _fmt(value: float) -> str:
     return f"{value:.0f}" if value >= 10 or value == 0 else f"{value:.1f}"
 
 
-def _x(index: int, count: int) -> float:
-    span = WIDTH - LEFT - RIGHT
+def _x(index: int, count: int, width: int) -> float:
+    span = width - LEFT - RIGHT
     return LEFT + span * (index + 0.5) / count
 
 
@@ -84,9 +95,9 @@ def _y(value: float, top: float) -> float:
 def line_chart(
     chart_id: str, title: str, labels: Sequence[str], series: Sequence[Series], *, unit: str = ""
 ) -> SafeString:
-    """Called by the view: one polyline per series; a bucket without a value breaks the line."""
+    """One polyline per series, across the page; a bucket without a value breaks the line."""
     top = _nice_max(max((v for s in series for v in s.values if v is not None), default=0.0))
-    parts = _frame(chart_id, title, unit, top, labels, series)
+    parts = _frame(chart_id, title, unit, top, labels, series, width=WIDE, css="chart-wide")
     for item in series:
         run: list[str] = []
         for index, value in enumerate([*item.values, None]):
@@ -98,37 +109,38 @@ def line_chart(
                     parts.append(f'<polyline class="{escape(item.css)}" points="{" ".join(run)}"/>')
                 run = []
             else:
-                run.append(f"{_x(index, len(labels)):.1f},{_y(value, top):.1f}")
-    parts.append("</svg>")
+                run.append(f"{_x(index, len(labels), WIDE):.1f},{_y(value, top):.1f}")
+    parts.append("</svg></figure>")
     return mark_safe("".join(parts))  # every interpolated text above went through escape()
 
 
 def bar_chart(
     chart_id: str, title: str, labels: Sequence[str], stacks: Sequence[Series], *, unit: str = ""
 ) -> SafeString:
-    """Called by the view: stacked bars per bucket, the first series at the bottom."""
+    """Stacked bars per bucket, the first series at the bottom; half the page wide."""
     totals = [sum(s.values[i] or 0 for s in stacks) for i in range(len(labels))]
     top = _nice_max(max(totals, default=0.0))
-    parts = _frame(chart_id, title, unit, top, labels, stacks)
-    bar_w = max(1.0, (WIDTH - LEFT - RIGHT) / max(1, len(labels)) * 0.7)
+    parts = _frame(chart_id, title, unit, top, labels, stacks, width=NARROW, css="chart-narrow")
+    bar_w = max(1.0, (NARROW - LEFT - RIGHT) / max(1, len(labels)) * 0.7)
     for index in range(len(labels)):
         base = 0.0
         for item in stacks:
             value = item.values[index] or 0
             if value:
                 y_top, y_base = _y(base + value, top), _y(base, top)
+                x = _x(index, len(labels), NARROW) - bar_w / 2
                 parts.append(
-                    f'<rect class="{escape(item.css)}" x="{_x(index, len(labels)) - bar_w / 2:.1f}" y="{y_top:.1f}" '
+                    f'<rect class="{escape(item.css)}" x="{x:.1f}" y="{y_top:.1f}" '
                     f'width="{bar_w:.1f}" height="{y_base - y_top:.1f}"><title>{escape(labels[index])} '
                     f"{escape(item.name)}: {_fmt(value)}</title></rect>"
                 )
             base += value
-    parts.append("</svg>")
+    parts.append("</svg></figure>")
     return mark_safe("".join(parts))  # every interpolated text above went through escape()
 
 
 def history_charts(history: History) -> dict[str, SafeString]:
-    """Called by the view per range: the latency, throughput, errors and tokens charts of one history."""
+    """The latency, calls (by outcome) and tokens charts of one history range."""
     fmt = "%H:%M" if history.range == "hour" else "%d %H:00"
     labels = [b.start.strftime(fmt) for b in history.buckets]
     name = history.range

@@ -5,7 +5,8 @@ joins the group, keeps the latest snapshot per (host, pid), drops those not refr
 that stopped or crashed), and sends the browser the merge after each one arrives.
 
 The same socket starts the race (``{"type": "race.start", "users": N}``) and relays its progress from
-``race.GROUP``; only staff get a socket at all, so only staff can start one.
+``race.GROUP``; only staff get a socket at all, so only staff can start one. While a socket is open the race's
+servers are kept warm between races (``race_servers``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from llm_app import metrics
 from llm_app.dashboard import race
+from llm_app.dashboard.race_servers import servers as race_servers
 
 # Close code for "forbidden", in the 4000-4999 range applications may use.
 CLOSE_FORBIDDEN = 4403
@@ -27,7 +29,7 @@ STALE_S = 15.0
 
 class DashboardConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
     async def connect(self) -> None:
-        """Called on the handshake: refuses anyone but active staff, then joins the group and asks for figures."""
+        """The handshake: refuses anyone but active staff, then joins the groups and asks for figures."""
         self.snapshots: dict[tuple[str, int], tuple[float, metrics.Snapshot]] = {}
         self.watching = False
         user = self.scope.get("user")
@@ -44,21 +46,23 @@ class DashboardConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         metrics.publisher.watch(self.channel_name)
         metrics.publisher.ensure_started()
         metrics.publisher.request()
+        race_servers.watch()
         last = race.current()
         if last is not None:
             await self.send_json({"type": "race", "race": last.as_dict()})
 
     async def disconnect(self, code: int) -> None:
-        """Called when the socket closes (also after a refused handshake): leaves the group."""
+        """The socket closed (also after a refused handshake): leaves the groups, stops keeping the servers warm."""
         if not getattr(self, "watching", False):
             return
+        race_servers.unwatch()
         metrics.publisher.unwatch(self.channel_name)
         metrics.publisher.detach_loop(asyncio.get_running_loop())
         await self.channel_layer.group_discard(metrics.GROUP, self.channel_name)
         await self.channel_layer.group_discard(race.GROUP, self.channel_name)
 
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
-        """Called for a client message: a race start request; anything else asks for fresh figures."""
+        """A client message: a race start request; anything else asks for fresh figures."""
         if isinstance(content, dict) and content.get("type") == "race.start":
             await self._start_race(content.get("users", race.DEFAULT_USERS))
             return
@@ -77,11 +81,11 @@ class DashboardConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             )
 
     async def race_update(self, event: dict[str, Any]) -> None:
-        """Called for each progress message of a race (about five a second while one runs): relays it."""
+        """A race's progress (about five a second while one runs, and once at its end): relays it."""
         await self.send_json({"type": "race", "race": event["race"]})
 
     async def dashboard_snapshot(self, event: dict[str, Any]) -> None:
-        """Called for each process snapshot from the group: stores it and sends the merged figures."""
+        """A process's snapshot from the group: stores it and sends the merged figures."""
         snapshot: metrics.Snapshot = event["snapshot"]
         now = time.monotonic()
         self.snapshots[(str(snapshot["host"]), int(snapshot["pid"]))] = (now, snapshot)

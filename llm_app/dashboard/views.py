@@ -10,11 +10,11 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from llm_app import metrics
-from llm_app.dashboard import race
+from llm_app.dashboard import race, race_servers
 from llm_app.dashboard.charts import history_charts
 from llm_app.dashboard.figures import Range, history
 
-INTERFACE_LABELS = {"wsgi": "WSGI", "asgi": "ASGI", "none": "no server (commands)"}
+INTERFACE_LABELS = {"wsgi": "WSGI", "asgi": "ASGI", "none": "none (commands)"}
 
 
 def dashboard(request: HttpRequest) -> HttpResponse:
@@ -35,7 +35,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "race_max_users": race.MAX_USERS,
         "race_default_users": race.DEFAULT_USERS,
         "race_tokens": race.TOKENS,
-        "race_workers": race.WORKERS,
-        "race_lanes": ("sync", "async"),
+        "race_workers": race_servers.WORKERS,
+        "race_keep_warm_s": int(race_servers.KEEP_WARM_S),
+        "race_lanes": [(name, race.LANE_TITLES[name]) for name in race.LANE_PATHS],
     }
     return render(request, "admin/llm_app/dashboard.html", context)

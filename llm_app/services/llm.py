@@ -15,6 +15,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Generator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import aiohttp
 import httpx2
 import openai
 from django.conf import settings
@@ -48,11 +49,12 @@ Event = TokenEvent | DoneEvent | ErrorEvent
 class UpstreamError(Exception):
     """Raised by ``complete``/``acomplete`` when the LLM call failed; the partial call is already recorded."""
 
-    def __init__(self, *, http_status: int, message: str, result: ChatResult) -> None:
+    def __init__(self, *, http_status: int, message: str, result: ChatResult, retry_after: int | None = None) -> None:
         super().__init__(message)
         self.http_status = http_status
         self.message = message
         self.result = result
+        self.retry_after = retry_after  # seconds, passed on from an upstream 429's Retry-After
 
 
 def _refused(exc: BaseException | None) -> bool:
@@ -64,15 +66,48 @@ def _refused(exc: BaseException | None) -> bool:
     return False
 
 
+def _dropped(exc: BaseException | None) -> bool:
+    # The SDK's aiohttp transport reports a connection closed mid-reply as a ConnectTimeout too; the chain tells.
+    while exc is not None:
+        if isinstance(exc, _DROPPED):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+_DROPPED = (
+    ConnectionResetError,
+    BrokenPipeError,
+    aiohttp.ServerDisconnectedError,
+    aiohttp.ClientPayloadError,
+    httpx2.RemoteProtocolError,
+)
+
+
+def retry_after(exc: BaseException) -> int | None:
+    """The whole seconds an upstream 429 asked us to wait (its ``Retry-After``), or None."""
+    if not isinstance(exc, openai.RateLimitError):
+        return None
+    value = exc.response.headers.get("retry-after", "")
+    return int(value) if value.isdigit() else None
+
+
 def describe_failure(exc: BaseException) -> tuple[int, str]:
-    """Maps an upstream exception to the HTTP status to answer (502 or 504) and a message that says what to check."""
+    """Maps an upstream exception to the HTTP status to answer (502, 503 or 504) and a message that says what to do."""
     base = settings.LLM_BASE_URL
+    if isinstance(exc, openai.RateLimitError):
+        # The SDK already retried (LLM_MAX_RETRIES, honouring Retry-After); what is left is passed on as a 503.
+        wait = retry_after(exc)
+        when = f"retry after {wait} s" if wait is not None else "retry later"
+        return 503, f"The LLM at {base} is rate-limiting this server (HTTP 429): {when}."
     if _refused(exc):
         return (
             502,
             f"Could not reach the LLM at {base}: is it running?"
             " (./run serve starts the simulator; check LLM_BASE_URL.)",
         )
+    if _dropped(exc):
+        return 502, f"The LLM at {base} closed the connection before the reply ended. Try again."
     if isinstance(exc, openai.APITimeoutError | httpx2.TimeoutException | TimeoutError):
         return (
             504,
@@ -179,7 +214,9 @@ def complete(*, request: ChatRequest, path: CallPath, interface: Interface) -> C
         http_status, message = describe_failure(exc)
         result = tally.result(record, Status.ERROR)
         recording.finish(record=record, **_finish_kwargs(result, message))
-        raise UpstreamError(http_status=http_status, message=message, result=result) from exc
+        raise UpstreamError(
+            http_status=http_status, message=message, result=result, retry_after=retry_after(exc)
+        ) from exc
     tally.whole(reply)
     result = tally.result(record, Status.COMPLETE)
     recording.finish(record=record, **_finish_kwargs(result))
@@ -200,7 +237,9 @@ async def acomplete(*, request: ChatRequest, path: CallPath, interface: Interfac
         http_status, message = describe_failure(exc)
         result = tally.result(record, Status.ERROR)
         await recording.afinish(record=record, **_finish_kwargs(result, message))
-        raise UpstreamError(http_status=http_status, message=message, result=result) from exc
+        raise UpstreamError(
+            http_status=http_status, message=message, result=result, retry_after=retry_after(exc)
+        ) from exc
     tally.whole(reply)
     result = tally.result(record, Status.COMPLETE)
     await recording.afinish(record=record, **_finish_kwargs(result))

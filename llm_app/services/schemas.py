@@ -50,6 +50,22 @@ def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+# The largest id a database integer column holds (PostgreSQL bigint, SQLite INTEGER); larger ones cannot exist.
+_MAX_ID = 2**63 - 1
+
+
+def _storable(text: str) -> bool:
+    # Valid JSON escapes (\u0000, \ud800) that are not text: PostgreSQL refuses NUL, UTF-8 cannot encode a lone
+    # surrogate, so the write (or the call to the LLM) would fail after the request was accepted.
+    if "\x00" in text:
+        return False
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def validate_chat_request(data: object) -> ChatRequest:
     """Called on a decoded JSON body or WebSocket message: checks every field, raises ``BadRequest``."""
     if not isinstance(data, dict):
@@ -57,13 +73,15 @@ def validate_chat_request(data: object) -> ChatRequest:
     prompt = data.get("prompt")
     if not isinstance(prompt, str) or not prompt.strip():
         raise BadRequest(400, '`prompt` is required and must be a non-empty string, for example {"prompt": "Hello"}.')
+    if not _storable(prompt):
+        raise BadRequest(400, "`prompt` must be Unicode text without NUL characters or unpaired surrogates.")
     limit = settings.LLM_MAX_PROMPT_CHARS
     if len(prompt) > limit:
         raise BadRequest(
             413, f"`prompt` has {len(prompt)} characters; the limit is {limit} (LLM_MAX_PROMPT_CHARS). Shorten it."
         )
     conversation = data.get("conversation")
-    if conversation is not None and (not _is_int(conversation) or conversation < 1):
+    if conversation is not None and (not _is_int(conversation) or not 1 <= conversation <= _MAX_ID):
         raise BadRequest(400, "`conversation` must be the integer id of an existing conversation, or omitted.")
     max_tokens = data.get("max_tokens")
     top = settings.LLM_MAX_TOKENS

@@ -38,7 +38,10 @@ def not_found_response(exc: ConversationNotFound) -> JsonResponse:
 
 
 def upstream_error_response(exc: UpstreamError) -> JsonResponse:
-    return error_response(exc.http_status, exc.message, **exc.result.as_dict())
+    response = error_response(exc.http_status, exc.message, **exc.result.as_dict())
+    if exc.retry_after is not None:
+        response["Retry-After"] = str(exc.retry_after)
+    return response
 
 
 def interface_of(request: HttpRequest) -> Interface:

@@ -1,7 +1,8 @@
 """The "before": plain sync views on the sync OpenAI client. Kept on purpose; diff this file with async_.py.
 
 Under a WSGI worker pool each of these holds a worker for the whole LLM call. Under ASGI Django runs them in a
-thread per request, and a client that goes away does not stop the upstream call.
+thread per request. A client that goes away stops a stream a token later (see ``stream``), but never a
+``complete``: the thread runs the whole LLM call, and only its reply is lost.
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ from longrun.audit import reporters
 from longrun.audit.config import Config, ConfigError, find_config
 from longrun.audit.engine import audit_path
 from longrun.audit.model import Finding
+from longrun.extras import MissingExtra
 
 FORMATS = ("text", "json", "sarif")
 
@@ -70,7 +71,7 @@ def run(
             try:
                 from longrun.audit.fix import fix_tree  # libcst is needed for --fix only
             except ImportError:
-                raise UsageError("--fix needs libcst: pip install libcst (the audit itself does not).") from None
+                raise UsageError(str(MissingExtra("--fix", "fix", "libcst"))) from None
             result = fix_tree(root, chosen, config=config)
             # JSON and SARIF output must stay one parseable document: the diff goes with the text report only.
             if output_format == "text":

@@ -16,15 +16,20 @@ even when it matches an exclusion (as ruff does without ``--force-exclude``).
 from __future__ import annotations
 
 import fnmatch
+import importlib
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - Python 3.10: the `tomli` backport (a dependency of longrun there)
-    import tomli as tomllib
+    try:
+        tomllib: ModuleType | None = importlib.import_module("tomli")
+    except ImportError:
+        tomllib = None
 
 from longrun.audit.model import select_rules
 
@@ -115,8 +120,16 @@ def find_config(start: Path) -> Config:
 
 def _table(path: Path) -> dict[str, object] | None:
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read it ({exc}).") from None
+    if "longrun" not in text:
+        return None
+    if tomllib is None:  # pragma: no cover - Python 3.10 without tomli
+        raise ConfigError(f"{path}: reading [tool.longrun.audit] on Python 3.10 needs tomli: pip install tomli.")
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: cannot read it as TOML ({exc}).") from None
     table = data.get("tool", {}).get("longrun", {}).get("audit")
     return table if isinstance(table, dict) else None

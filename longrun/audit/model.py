@@ -11,23 +11,21 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from enum import Enum
 from typing import TYPE_CHECKING, Any
+
+from longrun._compat import StrEnum
 
 if TYPE_CHECKING:
     from longrun.audit.analysis.context import Context
     from longrun.audit.analysis.project import Module
 
 
-class Severity(str, Enum):
+class Severity(StrEnum):
     """How bad a finding is once the project runs under ASGI."""
 
     ERROR = "error"  # breaks, or blocks the event loop
     WARNING = "warning"  # costs capacity or silently degrades
     INFO = "info"  # worth knowing; does not fail the audit
-
-    def __str__(self) -> str:
-        return self.value
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,7 +22,12 @@ from contextvars import ContextVar
 from types import FrameType, TracebackType
 from typing import Any
 
-from blockbuster import BlockBuster, BlockBusterFunction, BlockingError
+from longrun.extras import MissingExtra
+
+try:
+    from blockbuster import BlockBuster, BlockBusterFunction, BlockingError
+except ImportError as exc:
+    raise MissingExtra("The blocking detector (longrun.detector)", "detector", "blockbuster") from exc
 
 from longrun.detector.report import BlockingReport, build_report
 

@@ -9,13 +9,18 @@ accepted. ``LONGRUN_LOOP_LAG_THRESHOLD``: seconds of stall the ASGI middleware's
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
-from longrun.detector.blocking import BlockingDetector, active_detector, logger
+if TYPE_CHECKING:
+    from longrun.detector.blocking import BlockingDetector
+
+# The detector's logger (longrun.detector.blocking names the same one), here without importing blockbuster.
+logger = logging.getLogger("longrun.detector")
 
 Mode = Literal["off", "raise", "log"]
 DEFAULT_LAG_THRESHOLD = 0.1
@@ -60,10 +65,16 @@ def loop_lag_threshold() -> float | None:
 
 
 def activate_from_settings() -> BlockingDetector | None:
-    """Called by ``LongrunConfig.ready()`` and the ASGI middleware: activates the detector the settings ask for."""
+    """Activate the detector the settings ask for, once per process; None when they ask for none.
+
+    Runs when Django's apps are ready and when the ASGI middleware is built. Off (the default), it imports
+    nothing, so projects without the ``[detector]`` extra are unaffected.
+    """
     mode = detection_mode()
     if mode == "off":
         return None
+    from longrun.detector.blocking import BlockingDetector, active_detector
+
     if (detector := active_detector()) is not None:
         return detector  # a test session or an earlier hook already switched it on
     detector = BlockingDetector(allow=allowed_calls(), raise_errors=mode == "raise")

@@ -100,11 +100,11 @@ class LoopLagMonitor:
         # A stall just before stop() may not have been measured yet: the task's wake-up is still queued.
         self._check(self._loop.time())
         self._task.cancel()
-        try:
-            await self._task
-        except asyncio.CancelledError:
-            if (task := asyncio.current_task()) is not None and task.cancelling():
-                raise  # our own caller is being cancelled, not only the watch task
+        # wait() returns once the task is done, however it ended; it raises CancelledError only when our own
+        # caller is cancelled (awaiting the task would raise it either way, and Task.cancelling() is 3.11+).
+        await asyncio.wait([self._task])
+        if not self._task.cancelled() and (error := self._task.exception()) is not None:
+            raise error
         self._task = None
         self._stop_watchdog.set()
         if self._watchdog is not None:

@@ -8,16 +8,24 @@ test runs through ``async_to_sync`` or ``asyncio.run``), so sync tests cost noth
 A blocking call raises ``BlockingCallError`` where it happens. Code under test that catches it (``except
 Exception`` in a view, say) would hide it, so each phase (setup, call, teardown) also fails when the detector
 recorded a report during it.
+
+pytest loads this plugin in every environment where longrun is installed, so it imports blockbuster (the
+``[detector]`` extra) only when a test asks for the detector; asked for without it, the run stops at start-up
+with the command that installs it.
 """
 
 from __future__ import annotations
 
 import gc
 from collections.abc import Generator
+from typing import TYPE_CHECKING
 
 import pytest
 
-from longrun.detector.blocking import BlockingCallError, BlockingDetector, active_detector
+from longrun.extras import MissingExtra
+
+if TYPE_CHECKING:
+    from longrun.detector.blocking import BlockingDetector
 
 FLAG = "--longrun-detect-blocking"
 DEST = "longrun_detect_blocking"
@@ -27,15 +35,15 @@ MARK = "allow_blocking"
 
 # Per test: the detector checking it, whether this plugin activated it (and so deactivates it), and how many
 # reports it held when the current phase began.
-_DETECTOR = pytest.StashKey[BlockingDetector]()
+_DETECTOR = pytest.StashKey["BlockingDetector"]()
 _OWNED = pytest.StashKey[bool]()
 _SEEN = pytest.StashKey[int]()
 # Per session: the plugin's own detector, built once and activated around each checked test.
-_SESSION_DETECTOR = pytest.StashKey[BlockingDetector]()
+_SESSION_DETECTOR = pytest.StashKey["BlockingDetector"]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    """Called by pytest at start-up: the flag and the ini option."""
+    """Declare the flag and the ini option (pytest's start-up hook)."""
     group = parser.getgroup("longrun", "longrun blocking detector")
     group.addoption(
         FLAG,
@@ -48,12 +56,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Called by pytest at start-up: registers the marker, so --strict-markers accepts it."""
+    """Register the marker (so --strict-markers accepts it); stop at once if the detector is asked for but missing."""
     config.addinivalue_line("markers", f"{MARK}: the blocking detector of longrun does not check this test.")
+    if config.getoption(DEST) or config.getini(INI):
+        try:
+            import longrun.detector.blocking  # noqa: F401
+        except MissingExtra as exc:
+            raise pytest.UsageError(f"{FLAG} / {INI}: {exc}") from None
 
 
 def _wanted(item: pytest.Item) -> bool:
-    """Called before a test's setup: whether the detector checks this test."""
+    """Whether the detector checks this test; decided before its setup."""
     if item.get_closest_marker(MARK) is not None:
         return False
     if FIXTURE in getattr(item, "fixturenames", ()):
@@ -62,11 +75,13 @@ def _wanted(item: pytest.Item) -> bool:
 
 
 def _begin_phase(item: pytest.Item) -> BlockingDetector | None:
-    """Called before each phase of a checked test; activates the detector before setup."""
+    """Start a phase of a checked test: the detector is activated before setup and kept until teardown ends."""
     detector = item.stash.get(_DETECTOR, None)
     if detector is None:
         if not _wanted(item):
             return None
+        from longrun.detector.blocking import BlockingDetector, active_detector
+
         # A detector switched on elsewhere (LONGRUN_DETECT_BLOCKING in the settings) is reused as it is:
         # blockbuster patches process-wide, so two at once would patch the patches.
         existing = active_detector()
@@ -84,8 +99,10 @@ def _begin_phase(item: pytest.Item) -> BlockingDetector | None:
 
 
 def _end_phase(item: pytest.Item, detector: BlockingDetector, raised: BaseException | None) -> None:
-    """Called after each phase of a checked test: fails it on a blocking call the code under test swallowed."""
+    """End a phase of a checked test: fail it on a blocking call that the code under test swallowed."""
     __tracebackhide__ = True
+    from longrun.detector.blocking import BlockingCallError
+
     new = detector.reports[item.stash[_SEEN] :]
     if not new:
         return
@@ -109,7 +126,7 @@ def _end_phase(item: pytest.Item, detector: BlockingDetector, raised: BaseExcept
 
 
 def _finish(item: pytest.Item) -> None:
-    """Called after teardown: deactivates the detector this plugin activated."""
+    """After teardown: deactivate the detector if this plugin activated it."""
     detector = item.stash.get(_DETECTOR, None)
     if detector is not None and item.stash[_OWNED]:
         detector.deactivate()
@@ -132,21 +149,21 @@ def _phase(item: pytest.Item) -> Generator[None, object, object]:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_setup(item: pytest.Item) -> Generator[None, object, object]:
-    """Called by pytest around a test's setup: the detector is on from the first fixture."""
+    """Wrap a test's setup: the detector is on from the first fixture."""
     __tracebackhide__ = True
     return (yield from _phase(item))
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
-    """Called by pytest around the test itself."""
+    """Wrap the test itself."""
     __tracebackhide__ = True
     return (yield from _phase(item))
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Generator[None, object, object]:
-    """Called by pytest around a test's teardown: the detector stays on until the last fixture is done."""
+    """Wrap a test's teardown: the detector stays on until the last fixture is done."""
     __tracebackhide__ = True
     try:
         return (yield from _phase(item))
@@ -156,7 +173,7 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> 
 
 @pytest.fixture
 def no_blocking(request: pytest.FixtureRequest) -> BlockingDetector:
-    """Requested by a test to have the detector check it; gives the active detector (for ``.reports``)."""
+    """Have the detector check this test; gives the active detector (for ``.reports``)."""
     node: pytest.Item = request.node
     detector = node.stash.get(_DETECTOR, None)
     if detector is None:  # under @pytest.mark.allow_blocking, which wins

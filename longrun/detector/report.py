@@ -18,8 +18,6 @@ from functools import cache
 from pathlib import Path
 from types import FrameType
 
-import blockbuster
-
 import longrun
 
 
@@ -184,7 +182,12 @@ def _library_roots() -> tuple[str, ...]:
     roots.update(site.getsitepackages())
     roots.add(site.getusersitepackages())
     roots.add(str(Path(longrun.__file__).parent))
-    roots.add(str(Path(blockbuster.__file__).parent))
+    try:
+        import blockbuster
+    except ImportError:
+        pass  # the loop-lag monitor runs without the [detector] extra; then no blockbuster frame can be on a stack
+    else:
+        roots.add(str(Path(blockbuster.__file__).parent))
     return tuple(os.path.join(os.path.realpath(root), "") for root in roots)
 
 
@@ -202,7 +205,7 @@ def _frame(frame: FrameType) -> Frame:
     return Frame(
         filename=code.co_filename,
         line=line,
-        function=code.co_qualname,
+        function=getattr(code, "co_qualname", code.co_name),  # co_qualname is 3.11+
         module=str(frame.f_globals.get("__name__", "")),
         source=linecache.getline(code.co_filename, line, frame.f_globals).strip(),
         user=is_user_file(code.co_filename),

@@ -25,7 +25,14 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-import aiohttp
+from longrun.extras import MissingExtra
+
+try:
+    import aiohttp
+except ImportError as exc:
+    raise MissingExtra("The load generator (longrun.loadgen)", "loadgen", "aiohttp") from exc
+
+from longrun.loadgen.sse import aiter_events
 
 Kind = Literal["json", "sse", "websocket"]
 KINDS: tuple[Kind, ...] = ("json", "sse", "websocket")
@@ -139,29 +146,16 @@ async def post_sse(session: aiohttp.ClientSession, url: str, payload: Mapping[st
             if response.status != 200:
                 await response.read()
                 return timer.result(f"http_{response.status}")
-            event, data = "message", []
-            async for raw in response.content:
-                line = raw.decode().rstrip("\r\n")
-                if line:
-                    field, _, value = line.partition(":")
-                    value = value.removeprefix(" ")
-                    if field == "event":
-                        event = value
-                    elif field == "data":
-                        data.append(value)
-                    continue
-                if not data and event == "message":
-                    continue  # a blank line with nothing pending, or a comment block
-                if event == "token":
+            async for event in aiter_events(response.content):
+                if event.event == "token":
                     timer.token()
-                elif event == "done":
-                    reply = json.loads("\n".join(data))
+                elif event.event == "done":
+                    reply = event.json()
                     return timer.result(_reply_error(reply) if isinstance(reply, dict) else "protocol")
-                elif event == "error":
+                elif event.event == "error":
                     return timer.result("llm_error")
                 else:
                     return timer.result("protocol")
-                event, data = "message", []
             return timer.result("incomplete")
     except ValueError:
         return timer.result("protocol")
@@ -177,40 +171,47 @@ async def websocket(
     The handshake is part of the request's time, as it is for a browser opening the chat page. ``origin`` must
     be one the app allows (Channels' ``AllowedHostsOriginValidator`` refuses others with 403).
     """
-    # Imported here: ``websockets`` is needed only for this kind, and the toolkit does not require it.
-    from websockets.asyncio.client import connect
-    from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
-    from websockets.typing import Origin
+    # Imported here: ``websockets`` is needed only for this kind.
+    try:
+        from websockets.asyncio.client import connect
+        from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+        from websockets.typing import Origin
+    except ImportError as exc:
+        raise MissingExtra("The WebSocket client of longrun.loadgen", "loadgen", "websockets") from exc
 
     timer = _Timer("websocket")
     request_id = str(payload.get("id") or f"r{next(_ids)}")
     message = {**payload, "type": "prompt", "id": request_id}
+
+    async def exchange() -> RequestResult:
+        async with connect(
+            url,
+            origin=Origin(origin) if origin else None,
+            proxy=None,
+            open_timeout=None,
+            ping_interval=None,
+            max_size=None,
+            compression=None,
+        ) as socket:
+            timer.status = 101
+            await socket.send(json.dumps(message))
+            async for frame in socket:
+                reply = json.loads(frame)
+                if not isinstance(reply, dict) or reply.get("id") != request_id:
+                    continue  # another generation's message (there is none on a socket of our own)
+                if reply.get("type") == "token":
+                    timer.token()
+                elif reply.get("type") == "done":
+                    return timer.result(_reply_error(reply))
+                elif reply.get("type") == "error":
+                    return timer.result("llm_error")
+                else:
+                    return timer.result("protocol")
+            return timer.result("incomplete")
+
     try:
-        async with asyncio.timeout(timeout_s):
-            async with connect(
-                url,
-                origin=Origin(origin) if origin else None,
-                proxy=None,
-                open_timeout=None,
-                ping_interval=None,
-                max_size=None,
-                compression=None,
-            ) as socket:
-                timer.status = 101
-                await socket.send(json.dumps(message))
-                async for frame in socket:
-                    reply = json.loads(frame)
-                    if not isinstance(reply, dict) or reply.get("id") != request_id:
-                        continue  # another generation's message (there is none on a socket of our own)
-                    if reply.get("type") == "token":
-                        timer.token()
-                    elif reply.get("type") == "done":
-                        return timer.result(_reply_error(reply))
-                    elif reply.get("type") == "error":
-                        return timer.result("llm_error")
-                    else:
-                        return timer.result("protocol")
-                return timer.result("incomplete")
+        # wait_for rather than asyncio.timeout(), which is Python 3.11+.
+        return await asyncio.wait_for(exchange(), timeout_s)
     except InvalidStatus as exc:
         timer.status = exc.response.status_code
         return timer.result(f"http_{exc.response.status_code}")

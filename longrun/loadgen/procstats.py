@@ -11,7 +11,7 @@ its parent's figure, so the difference between the window's end and start counts
 alive at the start or not. Memory and threads are sums over the processes alive at each sample; their peaks
 are as good as the sampling interval.
 
-Needs ``psutil`` (not a dependency of the toolkit itself: install it where the comparison runs).
+Needs ``psutil``, which the ``[loadgen]`` extra installs.
 """
 
 from __future__ import annotations
@@ -21,9 +21,14 @@ import threading
 import time
 from dataclasses import asdict, dataclass
 from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
-import psutil  # type: ignore[import-untyped]
+from longrun.extras import MissingExtra
+
+try:
+    import psutil  # type: ignore[import-untyped,unused-ignore]
+except ImportError as exc:
+    raise MissingExtra("Process sampling (longrun.loadgen.procstats)", "loadgen", "psutil") from exc
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,14 +159,14 @@ class ProcessTreeSampler:
         )
         return self.result
 
-    def __enter__(self) -> Self:
+    def __enter__(self) -> ProcessTreeSampler:
         self.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    async def __aenter__(self) -> Self:
+    async def __aenter__(self) -> ProcessTreeSampler:
         await asyncio.to_thread(self.start)  # the first sample reads /proc: off the loop
         return self
 

@@ -13,9 +13,7 @@ import resource
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
-
-import aiohttp
+from typing import TYPE_CHECKING, Any
 
 from longrun.loadgen.clients import (
     DEFAULT_TIMEOUT_S,
@@ -26,6 +24,9 @@ from longrun.loadgen.clients import (
     post_sse,
     websocket,
 )
+
+if TYPE_CHECKING:
+    import aiohttp  # imported, or reported missing with its extra, by longrun.loadgen.clients
 
 # Called with (user index, request index of that user); returns the request body (or WebSocket prompt).
 PayloadFactory = Callable[[int, int], Mapping[str, Any]]

@@ -1,70 +1,35 @@
 """An OpenAI-compatible fake LLM for tests and load tests: exact timing, deterministic text, faults on request.
 
-Start it with ``python manage.py llm_simulator`` or ``python -m longrun.simulator`` (same flags), in-process
-with ``start_simulator``, or as a child process with ``run_simulator_process``. See docs/simulator.md.
+From Python: a ``SimulatorConfig`` (where it listens, how it answers), a ``SimulatorProcess(config)`` to run
+it in a child process, and the ``Fault`` a model name asks for (``model=Fault.CUT``)::
 
-Faults are asked for with the model name: ``fault:500``, ``fault:429``, ``fault:stall``, ``fault:cut`` and
-``fault:malformed`` (``longrun.simulator.faults`` describes each).
+    with SimulatorProcess(SimulatorConfig(ttft_ms=50, token_ms=10, tokens=20)) as simulator:
+        client = OpenAI(base_url=simulator.base_url, api_key="unused")
+
+From a shell: ``longrun simulator``, ``python -m longrun.simulator`` or ``manage.py llm_simulator`` (the same
+flags). It needs aiohttp, which the ``[simulator]`` extra installs. See docs/simulator.md.
 """
 
-from longrun.simulator.app import CONFIG_KEY, STATS_KEY, build_app
-from longrun.simulator.config import (
-    OVERRIDE_TOKEN_MS,
-    OVERRIDE_TOKENS,
-    OVERRIDE_TTFT_MS,
-    InvalidRequest,
-    SimulatorConfig,
-    add_arguments,
-    config_from_options,
-)
-from longrun.simulator.faults import (
-    FAULT_429,
-    FAULT_500,
-    FAULT_CUT,
-    FAULT_MALFORMED,
-    FAULT_NAMES,
-    FAULT_STALL,
-    Fault,
-)
-from longrun.simulator.server import (
-    LISTENING_PREFIX,
-    SimulatorProcess,
-    base_url,
-    listening_line,
-    run,
-    run_simulator_process,
-    serve,
-    start_simulator,
-)
-from longrun.simulator.stats import Stats
-from longrun.simulator.text import reply_tokens
+from __future__ import annotations
 
-__all__ = [
-    "CONFIG_KEY",
-    "FAULT_429",
-    "FAULT_500",
-    "FAULT_CUT",
-    "FAULT_MALFORMED",
-    "FAULT_NAMES",
-    "FAULT_STALL",
-    "LISTENING_PREFIX",
-    "OVERRIDE_TOKENS",
-    "OVERRIDE_TOKEN_MS",
-    "OVERRIDE_TTFT_MS",
-    "STATS_KEY",
-    "Fault",
-    "InvalidRequest",
-    "SimulatorConfig",
-    "SimulatorProcess",
-    "Stats",
-    "add_arguments",
-    "base_url",
-    "build_app",
-    "config_from_options",
-    "listening_line",
-    "reply_tokens",
-    "run",
-    "run_simulator_process",
-    "serve",
-    "start_simulator",
-]
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from longrun.simulator.config import SimulatorConfig
+    from longrun.simulator.faults import Fault
+    from longrun.simulator.server import SimulatorProcess
+
+__all__ = ["Fault", "SimulatorConfig", "SimulatorProcess"]
+
+# Imported on first use: the configuration and the command lines' flags load without aiohttp, so a missing
+# [simulator] extra is reported when the simulator is started, with what to install.
+_HOMES = {"Fault": "faults", "SimulatorConfig": "config", "SimulatorProcess": "server"}
+
+
+def __getattr__(name: str) -> Any:
+    """The public names, each imported from its module on first use."""
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{home}"), name)

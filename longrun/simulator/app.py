@@ -17,7 +17,12 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from aiohttp import web
+from longrun.extras import MissingExtra
+
+try:
+    from aiohttp import web
+except ImportError as exc:
+    raise MissingExtra("The LLM simulator (longrun.simulator)", "simulator", "aiohttp") from exc
 
 from longrun.simulator.config import InvalidRequest, SimulatorConfig, Timing, resolve_timing
 from longrun.simulator.faults import (
@@ -29,10 +34,11 @@ from longrun.simulator.faults import (
     Fault,
     error_body,
     fault_for_model,
+    fault_for_prompt,
     healthy_tokens,
 )
-from longrun.simulator.stats import Stats, Tracker
-from longrun.simulator.text import count_prompt_tokens, prompt_text, reply_tokens
+from longrun.simulator.stats import RequestRecord, Stats
+from longrun.simulator.text import count_prompt_tokens, message_content, prompt_text, reply_tokens
 from longrun.simulator.wire import SSE_HEADERS, ChunkEncoder, completion_body, completion_id, models_body, usage
 
 STATS_KEY = web.AppKey("longrun_simulator_stats", Stats)
@@ -56,7 +62,7 @@ class Reply:
 
     @classmethod
     def from_body(cls, body: Any, config: SimulatorConfig, started: float) -> Reply:
-        """Called per request with its decoded JSON; raises InvalidRequest for what OpenAI would refuse."""
+        """What a request's decoded JSON asks for; InvalidRequest for what OpenAI would refuse."""
         if not isinstance(body, dict):
             raise InvalidRequest("The request body must be a JSON object.")
         messages = body.get("messages")
@@ -78,7 +84,7 @@ class Reply:
             model=model,
             stream=stream,
             include_usage=isinstance(options, dict) and options.get("include_usage") is True,
-            fault=fault_for_model(model),
+            fault=fault_for_model(model) or fault_for_prompt(message_content(messages[-1])),
             timing=timing,
             tokens=reply_tokens(prompt_text(messages), timing.tokens),
             prompt_tokens=count_prompt_tokens(messages),
@@ -86,16 +92,16 @@ class Reply:
 
     @property
     def finish_reason(self) -> str:
-        """Called at the end of a reply: "length" when max_tokens cut it short."""
+        """ "length" when max_tokens cut the reply short, else "stop"."""
         return "length" if self.timing.truncated else "stop"
 
     @property
     def usage(self) -> dict[str, int]:
-        """Called at the end of a reply: its token counts."""
+        """The reply's token counts."""
         return usage(self.prompt_tokens, len(self.tokens))
 
     def deadline(self, index: int) -> float:
-        """Called before each write: when token ``index`` is due (index N is the end of the reply)."""
+        """When token ``index`` is due, on the loop's clock (index N is the end of the reply)."""
         return self.started + self.timing.token_at(index)
 
 
@@ -108,7 +114,7 @@ class SimulatorHandler:
         self.in_flight: set[asyncio.Task[Any]] = set()
 
     async def chat_completions(self, request: web.Request) -> web.StreamResponse:
-        """Called per ``POST /v1/chat/completions``."""
+        """``POST /v1/chat/completions``."""
         started = asyncio.get_running_loop().time()
         try:
             reply = Reply.from_body(await self.read_json(request), self.config, started)
@@ -123,38 +129,38 @@ class SimulatorHandler:
             self.in_flight.discard(task)
 
     async def on_shutdown(self, app: web.Application) -> None:
-        """Called by aiohttp when the server stops: ends the replies in flight now, as cancelled."""
+        """End the replies in flight at once, as cancelled, when the server stops (aiohttp's on_shutdown)."""
         # aiohttp would otherwise wait out its shutdown timeout twice for each slow stream.
         for task in self.in_flight:
             task.cancel()
 
     async def complete(self, request: web.Request, reply: Reply) -> web.StreamResponse:
-        """Called per valid completion: counts it in /stats and answers with a fault, a stream or a reply."""
-        with self.stats.track() as tracker:
+        """Answer a valid completion with a fault, a stream or a reply, counting it in /stats."""
+        with self.stats.track() as record:
             if reply.fault is not None:
-                tracker.fault()
+                record.fault()
             if reply.fault in IMMEDIATE_FAULTS:
                 return self.error_fault(reply)
             if reply.stream:
-                return await self.stream(request, reply, tracker)
+                return await self.stream(request, reply, record)
             return await self.respond(request, reply)
 
     async def read_json(self, request: web.Request) -> Any:
-        """Called first for each completion: the decoded body, or InvalidRequest."""
+        """The request's decoded body, or InvalidRequest."""
         try:
             return json.loads(await request.read())
         except ValueError:
             raise InvalidRequest("We could not parse the JSON body of your request.") from None
 
     def error_fault(self, reply: Reply) -> web.Response:
-        """Called for fault:500 and fault:429: the error reply, at once."""
+        """The error reply of fault:500 and fault:429, at once."""
         if reply.fault is Fault.RATE_LIMIT:
             headers = {"retry-after": str(self.config.retry_after_s)}
             return web.Response(status=429, body=RATE_LIMIT_BODY, content_type=JSON, headers=headers)
         return web.Response(status=500, body=SERVER_ERROR_BODY, content_type=JSON)
 
-    async def stream(self, request: web.Request, reply: Reply, tracker: Tracker) -> web.StreamResponse:
-        """Called for ``stream: true``: the chunks, then the finish chunk and ``[DONE]``."""
+    async def stream(self, request: web.Request, reply: Reply, record: RequestRecord) -> web.StreamResponse:
+        """A ``stream: true`` reply: the chunks, then the finish chunk and ``[DONE]``."""
         response = web.StreamResponse(headers=SSE_HEADERS)
         encoder = ChunkEncoder(
             id=reply.id, created=int(time.time()), model=reply.model, include_usage=reply.include_usage
@@ -163,13 +169,13 @@ class SimulatorHandler:
             await self.stream_body(request, response, reply, encoder)
         except ConnectionResetError:
             # A write found the client gone; returning quietly lets aiohttp close the connection.
-            tracker.cancelled()
+            record.cancelled()
         return response
 
     async def stream_body(
         self, request: web.Request, response: web.StreamResponse, reply: Reply, encoder: ChunkEncoder
     ) -> None:
-        """Called by ``stream``: writes one chunk per token at its deadline, and whatever fault was asked for."""
+        """Write one chunk per token at its deadline, and whatever fault was asked for."""
         healthy = healthy_tokens(reply.fault, len(reply.tokens))
         await sleep_until(reply.deadline(0))
         await response.prepare(request)
@@ -192,14 +198,14 @@ class SimulatorHandler:
     async def send_tokens(
         self, response: web.StreamResponse, reply: Reply, encoder: ChunkEncoder, start: int, stop: int
     ) -> None:
-        """Called for a run of tokens: the hot loop of a load test, one write per token."""
+        """Write a run of tokens, one write each at its deadline: the hot loop of a load test."""
         tokens = reply.tokens
         for index in range(start, stop):
             await sleep_until(reply.deadline(index))
             await response.write(encoder.token(tokens[index]))
 
     async def respond(self, request: web.Request, reply: Reply) -> web.Response:
-        """Called for ``stream: false``: the whole completion once the last token would have been sent."""
+        """A ``stream: false`` reply: the whole completion once the last token would have been sent."""
         if reply.fault is Fault.STALL:
             await self.hold(request)
             return web.Response()
@@ -217,45 +223,45 @@ class SimulatorHandler:
         return web.Response(body=body, content_type=JSON)
 
     async def hold(self, request: web.Request) -> None:
-        """Called for fault:stall: sends nothing until the client leaves (cancelling us) or the cap passes."""
+        """fault:stall: send nothing until the client leaves (which cancels us) or the cap passes."""
         await asyncio.sleep(self.config.stall_cap_s)
         drop(request)
 
     async def models(self, request: web.Request) -> web.Response:
-        """Called per ``GET /v1/models``: the configured model, then the fault names."""
+        """``GET /v1/models``: the configured model, then the fault names."""
         return web.Response(body=models_body([self.config.model, *FAULT_NAMES]), content_type=JSON)
 
     async def get_stats(self, request: web.Request) -> web.Response:
-        """Called per ``GET /stats``."""
+        """``GET /stats``."""
         return web.json_response(self.stats.snapshot())
 
     async def reset_stats(self, request: web.Request) -> web.Response:
-        """Called per ``POST /stats/reset``: zeroes the finished-request counters, returns the new figures."""
+        """``POST /stats/reset``: zero the finished-request counters and return the new figures."""
         self.stats.reset()
         return web.json_response(self.stats.snapshot())
 
 
 async def sleep_until(deadline: float) -> None:
-    """Called before each write: waits for an absolute loop-clock deadline, so per-token delays never drift."""
+    """Wait for an absolute loop-clock deadline, so that per-token delays never drift."""
     # sleep(0) still yields when behind schedule, so a zero-delay reply cannot starve other connections.
     await asyncio.sleep(max(0.0, deadline - asyncio.get_running_loop().time()))
 
 
 def drop(request: web.Request) -> None:
-    """Called by the cut and stall faults: closes the connection with no further bytes."""
+    """Close the connection with no further bytes (the cut and stall faults)."""
     transport = request.transport
     if transport is not None:
         transport.close()
 
 
 def invalid_request(exc: InvalidRequest) -> web.Response:
-    """Called when a request cannot be read: OpenAI's 400 invalid_request_error."""
+    """OpenAI's 400 invalid_request_error, for a request that cannot be read."""
     body = error_body(exc.message, "invalid_request_error", param=exc.param)
     return web.Response(status=400, body=body, content_type=JSON)
 
 
 def build_app(config: SimulatorConfig | None = None) -> web.Application:
-    """Called once per simulator: the aiohttp application with its routes, config and counters."""
+    """The simulator's aiohttp application, with its routes, its config and its counters."""
     config = config or SimulatorConfig()
     stats = Stats()
     handler = SimulatorHandler(config, stats)

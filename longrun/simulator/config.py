@@ -1,8 +1,10 @@
-"""Settings of the LLM simulator: the server-wide defaults, their command-line flags, and per-request overrides.
+"""Settings of the LLM simulator: the server-wide configuration, its command-line flags, and per-request overrides.
 
-The defaults come from the command line (``llm_simulator`` or ``python -m longrun.simulator``); a request may
-override its own timing with three extra body fields, which the OpenAI SDK sends through ``extra_body``:
-``simulator_ttft_ms``, ``simulator_token_ms`` and ``simulator_tokens``.
+``SimulatorConfig`` is everything one simulator needs: where it listens, the timing and naming of its replies,
+and how its faults behave. The command line (``longrun simulator``, ``python -m longrun.simulator``,
+``manage.py llm_simulator``) builds one from its flags; ``SimulatorProcess`` turns one back into flags for its
+child. A request may override its own timing with three extra body fields, which the OpenAI SDK sends through
+``extra_body``: ``simulator_ttft_ms``, ``simulator_token_ms`` and ``simulator_tokens``.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 DEFAULT_HOST = "127.0.0.1"
+# The command line listens on a known port by default; from Python, port 0 (a free one) is the default.
 DEFAULT_PORT = 9100
 DEFAULT_TTFT_MS = 200.0
 DEFAULT_TOKEN_MS = 40.0
@@ -40,8 +43,16 @@ class InvalidRequest(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class SimulatorConfig:
-    """The server-wide timing and naming of replies; built once when the simulator starts."""
+    """One simulator: where it listens and how it answers. Frozen; out-of-range values raise ``ValueError``.
 
+    ``port=0`` binds a free port (the listening line and ``SimulatorProcess.base_url`` give the real one).
+    Every reply takes ``ttft_ms`` + ``tokens`` x ``token_ms``; ``model`` is the name ``GET /v1/models`` lists
+    first; ``stall_cap_s`` is how long ``fault:stall`` holds a connection; ``retry_after_s`` is the
+    ``retry-after`` header of ``fault:429``.
+    """
+
+    host: str = DEFAULT_HOST
+    port: int = 0
     ttft_ms: float = DEFAULT_TTFT_MS
     token_ms: float = DEFAULT_TOKEN_MS
     tokens: int = DEFAULT_TOKENS
@@ -50,7 +61,7 @@ class SimulatorConfig:
     retry_after_s: int = DEFAULT_RETRY_AFTER_S
 
     def __post_init__(self) -> None:
-        """Called on construction: refuse settings that would make timing meaningless."""
+        # Refused here, once, rather than as meaningless timing on every request.
         for name in ("ttft_ms", "token_ms", "stall_cap_s"):
             value = getattr(self, name)
             if not math.isfinite(value) or value < 0:
@@ -59,6 +70,18 @@ class SimulatorConfig:
             raise ValueError(f"tokens must be between 1 and {MAX_TOKENS}, got {self.tokens!r}")
         if self.retry_after_s < 0:
             raise ValueError(f"retry_after_s must be >= 0, got {self.retry_after_s!r}")
+        if not 0 <= self.port <= 65535:
+            raise ValueError(f"port must be between 0 and 65535, got {self.port!r}")
+        if not self.host:
+            raise ValueError("host must name an interface, such as 127.0.0.1")
+
+    def argv(self) -> list[str]:
+        """The command-line flags that build this same configuration (``add_arguments`` reads them back)."""
+        return [
+            "--host", self.host, "--port", str(self.port),
+            "--ttft-ms", repr(self.ttft_ms), "--token-ms", repr(self.token_ms), "--tokens", str(self.tokens),
+            "--model", self.model, "--stall-cap-s", repr(self.stall_cap_s), "--retry-after-s", str(self.retry_after_s),
+        ]  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,16 +95,16 @@ class Timing:
 
     @property
     def total_s(self) -> float:
-        """Called by the non-streaming path: the reply takes TTFT + N token delays, like a stream."""
+        """The whole reply's duration, TTFT + N token delays, streamed or not."""
         return self.ttft_s + self.tokens * self.token_s
 
     def token_at(self, index: int) -> float:
-        """Called per token: its offset from the request's start (the end of the reply is index N)."""
+        """When token ``index`` is due, from the request's start (index N is the end of the reply)."""
         return self.ttft_s + index * self.token_s
 
 
 def resolve_timing(config: SimulatorConfig, body: dict[str, Any]) -> Timing:
-    """Called per chat completion: the request's timing from the defaults, its overrides and max_tokens."""
+    """One request's timing: the configured defaults, the request's overrides, then its ``max_tokens``."""
     ttft_ms = _number(body, OVERRIDE_TTFT_MS, config.ttft_ms)
     token_ms = _number(body, OVERRIDE_TOKEN_MS, config.token_ms)
     tokens = _count(body, OVERRIDE_TOKENS, config.tokens)
@@ -94,7 +117,7 @@ def resolve_timing(config: SimulatorConfig, body: dict[str, Any]) -> Timing:
 
 
 def _number(body: dict[str, Any], name: str, default: float) -> float:
-    """Called for each timing override: a finite non-negative number, or the default when absent."""
+    """A timing override: a finite non-negative number, or the default when absent."""
     value = body.get(name)
     if value is None:
         return default
@@ -104,7 +127,7 @@ def _number(body: dict[str, Any], name: str, default: float) -> float:
 
 
 def _count(body: dict[str, Any], name: str, default: int) -> int:
-    """Called for token counts: an integer >= 1, or the default when absent."""
+    """A token count: an integer >= 1, or the default when absent."""
     value = body.get(name)
     if value is None:
         return default
@@ -114,7 +137,7 @@ def _count(body: dict[str, Any], name: str, default: int) -> int:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Called by the management command and ``python -m longrun.simulator`` to declare the same flags."""
+    """Declare the simulator's flags, the same for every command line that starts it."""
     parser.add_argument("--host", default=DEFAULT_HOST, help=f"Interface to bind (default {DEFAULT_HOST}).")
     parser.add_argument(
         "--port", type=int, default=DEFAULT_PORT, help=f"Port, 0 for a free one (default {DEFAULT_PORT})."
@@ -130,8 +153,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def config_from_options(options: dict[str, Any]) -> SimulatorConfig:
-    """Called after parsing the flags of ``add_arguments``; raises ValueError on out-of-range values."""
+    """The configuration the parsed flags of ``add_arguments`` describe; ValueError on out-of-range values."""
     return SimulatorConfig(
+        host=options["host"],
+        port=options["port"],
         ttft_ms=options["ttft_ms"],
         token_ms=options["token_ms"],
         tokens=options["tokens"],

@@ -17,17 +17,22 @@
     usual. Not streamed: the reply (status 200, ``application/json``) is cut short, so it is not valid JSON.
 
 Any other model name gets a normal reply. Every fault request counts once in ``errors`` of ``GET /stats``.
+
+An app that always sends the same model name can ask for a fault in its prompt instead: ``[fault:stall]`` (any
+of the names above in square brackets) anywhere in the last message's text. The model name wins when both ask.
 """
 
 from __future__ import annotations
 
 import json
-from enum import StrEnum
+import re
 from typing import Any
+
+from longrun._compat import StrEnum
 
 
 class Fault(StrEnum):
-    """A fault name; the value is the model name that asks for it."""
+    """A fault the simulator serves; the value is the model name that asks for it (``model=Fault.CUT``)."""
 
     SERVER_ERROR = "fault:500"
     RATE_LIMIT = "fault:429"
@@ -36,11 +41,6 @@ class Fault(StrEnum):
     MALFORMED = "fault:malformed"
 
 
-FAULT_500 = Fault.SERVER_ERROR
-FAULT_429 = Fault.RATE_LIMIT
-FAULT_STALL = Fault.STALL
-FAULT_CUT = Fault.CUT
-FAULT_MALFORMED = Fault.MALFORMED
 FAULT_NAMES: tuple[str, ...] = tuple(fault.value for fault in Fault)
 
 # Faults answered at once with an error status, before any timing applies.
@@ -53,7 +53,7 @@ MALFORMED_EVENT = (
 
 
 def fault_for_model(model: str) -> Fault | None:
-    """Called per chat completion: the fault the model name asks for, or None for a normal reply."""
+    """The fault a model name asks for, or None for a normal reply."""
     if not model.startswith("fault:"):
         return None
     try:
@@ -62,8 +62,17 @@ def fault_for_model(model: str) -> Fault | None:
         return None
 
 
+_PROMPT_FAULT = re.compile(r"\[(fault:[a-z0-9]+)\]")
+
+
+def fault_for_prompt(text: str) -> Fault | None:
+    """The fault a ``[fault:NAME]`` marker in the last message's text asks for, or None."""
+    match = _PROMPT_FAULT.search(text)
+    return fault_for_model(match.group(1)) if match else None
+
+
 def healthy_tokens(fault: Fault | None, tokens: int) -> int:
-    """Called before a reply: how many tokens go out normally before the fault shows."""
+    """How many tokens of a reply go out normally before its fault shows."""
     if fault is Fault.STALL:
         return 1
     if fault in (Fault.CUT, Fault.MALFORMED):
@@ -72,7 +81,7 @@ def healthy_tokens(fault: Fault | None, tokens: int) -> int:
 
 
 def error_body(message: str, error_type: str, *, param: str | None = None, code: str | None = None) -> bytes:
-    """Called for every error reply: the OpenAI error object, encoded."""
+    """OpenAI's error object, encoded: the body of every error reply."""
     error: dict[str, Any] = {"message": message, "type": error_type, "param": param, "code": code}
     return json.dumps({"error": error}).encode()
 

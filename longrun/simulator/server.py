@@ -1,6 +1,6 @@
-"""Starting the simulator: in this event loop (``start_simulator``), in the foreground until a signal
-(``run``, behind the management command and ``python -m longrun.simulator``), or in a child process for
-tests and benchmarks (``run_simulator_process``, ``SimulatorProcess``). Nothing here needs Django settings.
+"""Running the simulator: in a child process (``SimulatorProcess``, the way to start one from Python), in the
+foreground until a signal (``run``, behind every command line), or inside a running event loop
+(``start_simulator``, for async tests that want a fresh simulator each). Nothing here needs Django settings.
 """
 
 from __future__ import annotations
@@ -8,21 +8,28 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib
+import json
 import os
 import selectors
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+import urllib.request
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
-from aiohttp import web
+from longrun.extras import MissingExtra
+
+try:
+    from aiohttp import web
+except ImportError as exc:
+    raise MissingExtra("The LLM simulator (longrun.simulator)", "simulator", "aiohttp") from exc
 
 from longrun.simulator.app import build_app
-from longrun.simulator.config import DEFAULT_HOST, DEFAULT_TOKEN_MS, DEFAULT_TOKENS, DEFAULT_TTFT_MS, SimulatorConfig
+from longrun.simulator.config import SimulatorConfig
 
 LISTENING_PREFIX = "LLM simulator listening on "
 # A load test opens its streams all at once; the default backlog of 128 would drop SYNs and add 1 s retries.
@@ -34,44 +41,39 @@ _IMPORT_ROOT = str(Path(__file__).resolve().parents[2])
 
 
 def base_url(host: str, port: int) -> str:
-    """Called once listening: the OpenAI base URL clients are given (it ends in ``/v1``)."""
+    """The OpenAI base URL of a simulator listening on ``host:port`` (it ends in ``/v1``)."""
     shown = f"[{host}]" if ":" in host else host
     return f"http://{shown}:{port}/v1"
 
 
 def listening_line(url: str) -> str:
-    """Called once listening: the one line printed on stdout, which tests and ``SimulatorProcess`` wait for."""
+    """The one line a simulator prints on stdout once it listens; ``SimulatorProcess`` and scripts wait for it."""
     return LISTENING_PREFIX + url
 
 
-async def start_simulator(
-    config: SimulatorConfig | None = None, host: str = DEFAULT_HOST, port: int = 0
-) -> tuple[web.AppRunner, str]:
-    """Called from a running loop: serves the simulator there; the caller awaits ``runner.cleanup()`` to stop it."""
+async def start_simulator(config: SimulatorConfig | None = None) -> tuple[web.AppRunner, str]:
+    """Serve a simulator on the running loop; returns its runner and base URL. Stop it with ``runner.cleanup()``."""
+    config = config or SimulatorConfig()
     # Without handler_cancellation aiohttp (>= 3.9) would keep sleeping for a client that is gone.
     runner = web.AppRunner(
         build_app(config), handler_cancellation=True, access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT_S
     )
     await runner.setup()
     try:
-        await web.TCPSite(runner, host, port, backlog=BACKLOG).start()
+        await web.TCPSite(runner, config.host, config.port, backlog=BACKLOG).start()
     except BaseException:
         await runner.cleanup()
         raise
-    return runner, base_url(host, runner.addresses[0][1])
+    return runner, base_url(config.host, runner.addresses[0][1])
 
 
 async def serve(
-    config: SimulatorConfig,
-    host: str,
-    port: int,
-    on_listening: Callable[[str], None],
-    stop: asyncio.Event | None = None,
+    config: SimulatorConfig, on_listening: Callable[[str], None], stop: asyncio.Event | None = None
 ) -> None:
-    """Called by ``run``: serves until SIGINT/SIGTERM (or ``stop`` is set), then shuts down cleanly."""
+    """Serve until SIGINT/SIGTERM (or until ``stop`` is set), then shut down cleanly."""
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
-    runner, url = await start_simulator(config, host, port)
+    runner, url = await start_simulator(config)
     try:
         for signum in (signal.SIGINT, signal.SIGTERM):
             # Signal handlers only exist in the main thread; elsewhere the caller sets `stop`.
@@ -83,18 +85,26 @@ async def serve(
         await runner.cleanup()
 
 
-def run(config: SimulatorConfig, host: str, port: int, on_listening: Callable[[str], None] | None = None) -> None:
-    """Called by the command-line entry points: blocks until a signal, printing the listening line first."""
-    asyncio.run(serve(config, host, port, on_listening or _print_listening), loop_factory=_loop_factory())
+def run(config: SimulatorConfig, on_listening: Callable[[str], None] | None = None) -> None:
+    """Serve in the foreground until a signal, printing the listening line first (the command lines' body)."""
+    _run_loop(serve(config, on_listening or _print_listening))
 
 
 def _print_listening(url: str) -> None:
-    """Called once listening when no other callback was given."""
     print(listening_line(url), flush=True)
 
 
-def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
-    """Called by ``run``: uvloop's loop when it is installed (it is optional), else asyncio's default."""
+def _run_loop(main: Coroutine[Any, Any, None]) -> None:
+    """Run ``main`` on uvloop's loop when uvloop is installed (it is optional) and Python is 3.11+, else asyncio's."""
+    factory = _uvloop_factory()
+    if factory is not None and sys.version_info >= (3, 11):
+        with asyncio.Runner(loop_factory=factory) as runner:
+            runner.run(main)
+    else:
+        asyncio.run(main)
+
+
+def _uvloop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
     try:
         uvloop: Any = importlib.import_module("uvloop")
     except ImportError:
@@ -104,37 +114,34 @@ def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
 
 
 class SimulatorProcess:
-    """The simulator in a child process (``python -m longrun.simulator``), started and stopped as a context manager."""
+    """A simulator in a child process (``python -m longrun.simulator``), for tests, fixtures and benchmarks.
+
+    ``with SimulatorProcess(SimulatorConfig(ttft_ms=50, tokens=20)) as simulator:`` starts it, waits for its
+    listening line (``startup_timeout`` seconds at most) and gives ``simulator.base_url`` (``http://...:PORT/v1``,
+    the real port when the config's is 0); leaving the block stops it. ``start()`` and ``stop()`` do the same
+    by hand. ``python`` is the interpreter of the child: one where longrun and aiohttp are installed.
+    """
 
     def __init__(
-        self,
-        *,
-        ttft_ms: float = DEFAULT_TTFT_MS,
-        token_ms: float = DEFAULT_TOKEN_MS,
-        tokens: int = DEFAULT_TOKENS,
-        host: str = DEFAULT_HOST,
-        port: int = 0,
-        extra_args: Sequence[str] = (),
-        startup_timeout: float = 30.0,
-        python: str = sys.executable,
+        self, config: SimulatorConfig | None = None, *, startup_timeout: float = 30.0, python: str = sys.executable
     ) -> None:
-        self.command = [
-            python, "-m", "longrun.simulator", "--host", host, "--port", str(port),
-            "--ttft-ms", str(ttft_ms), "--token-ms", str(token_ms), "--tokens", str(tokens), *extra_args,
-        ]  # fmt: skip
+        self.config = config or SimulatorConfig()
+        self.command = [python, "-m", "longrun.simulator", *self.config.argv()]
         self.startup_timeout = startup_timeout
         self.popen: subprocess.Popen[bytes] | None = None
         self.base_url = ""
 
     @property
     def pid(self) -> int:
-        """Called by benchmarks that measure the child: its process id."""
+        """The child's process id (a benchmark measures the simulator's CPU and memory by it)."""
         if self.popen is None:
-            raise RuntimeError("The simulator process is not running.")
+            raise RuntimeError("The simulator process is not running: start() it first.")
         return self.popen.pid
 
     def start(self) -> str:
-        """Called on entering the context: starts the child and waits for its listening line."""
+        """Start the child and wait for its listening line; returns the base URL."""
+        if self.popen is not None:
+            raise RuntimeError("This simulator process is already running.")
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [_IMPORT_ROOT, os.environ.get("PYTHONPATH")]))}
         self.popen = subprocess.Popen(self.command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, env=env)
         try:
@@ -145,11 +152,20 @@ class SimulatorProcess:
         if not line.startswith(LISTENING_PREFIX):
             self.stop()
             raise RuntimeError(f"The simulator printed {line!r} instead of its listening line.")
-        self.base_url = line.removeprefix(LISTENING_PREFIX)
+        self.base_url = line[len(LISTENING_PREFIX) :]
         return self.base_url
 
+    def stats(self) -> dict[str, int]:
+        """The child's ``GET /stats`` counters: active, completed, cancelled, errors. Blocking: off the loop."""
+        if not self.base_url:
+            raise RuntimeError("The simulator process is not running: start() it first.")
+        root = self.base_url[: -len("/v1")]
+        with urllib.request.urlopen(root + "/stats", timeout=10) as reply:
+            counters: dict[str, int] = json.load(reply)
+        return counters
+
     def _read_line(self, popen: subprocess.Popen[bytes]) -> str:
-        """Called by ``start``: the child's first stdout line, within the startup timeout."""
+        """The child's first stdout line, within the startup timeout."""
         assert popen.stdout is not None
         fd = popen.stdout.fileno()
         deadline = time.monotonic() + self.startup_timeout
@@ -170,8 +186,9 @@ class SimulatorProcess:
         return data.split(b"\n", 1)[0].decode().strip()
 
     def stop(self) -> None:
-        """Called on leaving the context: SIGTERM, then SIGKILL if the child does not exit in time."""
+        """Stop the child: SIGTERM, then SIGKILL if it has not exited within 10 s."""
         popen, self.popen = self.popen, None
+        self.base_url = ""
         if popen is None:
             return
         if popen.poll() is None:
@@ -184,29 +201,11 @@ class SimulatorProcess:
         if popen.stdout is not None:
             popen.stdout.close()
 
-    def __enter__(self) -> Self:
-        """Called by ``with``: the started process."""
+    def __enter__(self) -> SimulatorProcess:
         self.start()
         return self
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        """Called by ``with``: stops the process whatever happened."""
         self.stop()
-
-
-@contextlib.contextmanager
-def run_simulator_process(
-    *,
-    ttft_ms: float = DEFAULT_TTFT_MS,
-    token_ms: float = DEFAULT_TOKEN_MS,
-    tokens: int = DEFAULT_TOKENS,
-    host: str = DEFAULT_HOST,
-    extra_args: Sequence[str] = (),
-) -> Iterator[str]:
-    """Called from tests and fixtures: runs a simulator process on a free port and yields its base URL (``.../v1``)."""
-    with SimulatorProcess(
-        ttft_ms=ttft_ms, token_ms=token_ms, tokens=tokens, host=host, extra_args=extra_args
-    ) as process:
-        yield process.base_url

@@ -21,8 +21,8 @@ class Outcome(enum.Enum):
     ERROR = "errors"
 
 
-class Tracker:
-    """One request's record, handed to the handler by ``Stats.track``; the handler marks faults on it."""
+class RequestRecord:
+    """How one request is going, as ``Stats.track`` hands it to the handler, which marks faults and departures."""
 
     __slots__ = ("outcome",)
 
@@ -30,11 +30,11 @@ class Tracker:
         self.outcome: Outcome | None = None
 
     def fault(self) -> None:
-        """Called when the handler serves a fault: the request is an error whatever happens next."""
+        """Mark a fault served: the request is an error whatever happens next."""
         self.outcome = Outcome.ERROR
 
     def cancelled(self) -> None:
-        """Called when a write finds the client gone; a fault already marked wins."""
+        """Mark the client gone (a write found the connection closed); a fault already marked wins."""
         if self.outcome is None:
             self.outcome = Outcome.CANCELLED
 
@@ -51,31 +51,31 @@ class Stats:
         self.errors = 0
 
     def snapshot(self) -> dict[str, int]:
-        """Called by ``GET /stats``."""
+        """The counters, as ``GET /stats`` returns them."""
         return {"active": self.active, "completed": self.completed, "cancelled": self.cancelled, "errors": self.errors}
 
     def reset(self) -> None:
-        """Called by ``POST /stats/reset``; ``active`` is left alone since those requests are still running."""
+        """Zero the finished-request counters (``POST /stats/reset``); ``active`` counts requests still running."""
         self.completed = self.cancelled = self.errors = 0
 
     @contextmanager
-    def track(self) -> Iterator[Tracker]:
-        """Called around each chat completion: counts it active, then in the counter of its outcome."""
-        tracker = Tracker()
+    def track(self) -> Iterator[RequestRecord]:
+        """Count one chat completion: active while the block runs, then in the counter of its outcome."""
+        record = RequestRecord()
         self.active += 1
         try:
-            yield tracker
+            yield record
         except (asyncio.CancelledError, ConnectionResetError):
             # aiohttp cancels the handler when the client disconnects (handler_cancellation=True).
-            tracker.cancelled()
+            record.cancelled()
             raise
         except BaseException:
-            tracker.fault()
+            record.fault()
             raise
         finally:
             self.active -= 1
-            self._count(tracker.outcome or Outcome.COMPLETED)
+            self._count(record.outcome or Outcome.COMPLETED)
 
     def _count(self, outcome: Outcome) -> None:
-        """Called once per request as it ends."""
+        """Add one finished request to its outcome's counter."""
         setattr(self, outcome.value, getattr(self, outcome.value) + 1)

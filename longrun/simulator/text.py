@@ -214,12 +214,12 @@ _ENCODED: dict[str, bytes] = {}
 
 
 def prompt_text(messages: Iterable[dict[str, Any]]) -> str:
-    """Called per request: the text that seeds the reply, from every message's role and content."""
+    """The text that seeds a reply: every message's role and content."""
     return "\n".join(f"{message.get('role', '')}: {message_content(message)}" for message in messages)
 
 
 def message_content(message: dict[str, Any]) -> str:
-    """Called per message: its text, whether content is a string or a list of typed parts."""
+    """A message's text, whether its content is a string or a list of typed parts."""
     content = message.get("content")
     if isinstance(content, str):
         return content
@@ -231,25 +231,25 @@ def message_content(message: dict[str, Any]) -> str:
 
 
 def count_tokens(text: str) -> int:
-    """Called for usage counts: whitespace-separated words, the simulator's notion of a token."""
+    """Whitespace-separated words: the simulator's notion of a token."""
     return len(text.split())
 
 
 def count_prompt_tokens(messages: Iterable[dict[str, Any]]) -> int:
-    """Called for ``usage.prompt_tokens``: the words of every message's content (roles are not counted)."""
+    """``usage.prompt_tokens``: the words of every message's content (roles are not counted)."""
     return sum(count_tokens(message_content(message)) for message in messages)
 
 
 @functools.lru_cache(maxsize=4096)
 def reply_tokens(prompt: str, count: int) -> tuple[str, ...]:
-    """Called per request: the ``count`` tokens of the reply to ``prompt`` (cached: load tests repeat prompts)."""
+    """The ``count`` tokens of the reply to ``prompt`` (cached: load tests repeat prompts)."""
     seed = int.from_bytes(hashlib.blake2b(prompt.encode("utf-8", "surrogatepass"), digest_size=16).digest(), "big")
     words = random.Random(seed).choices(VOCABULARY, k=count)
     return (words[0].capitalize(), *(" " + word for word in words[1:]))
 
 
 def encoded_token(token: str) -> bytes:
-    """Called per streamed token: the token as a JSON string literal, encoded once and reused."""
+    """A token as a JSON string literal, encoded once and reused."""
     encoded = _ENCODED.get(token)
     if encoded is None:
         encoded = _ENCODED[token] = json.dumps(token).encode()

@@ -23,12 +23,12 @@ SSE_HEADERS = {
 
 
 def completion_id() -> str:
-    """Called once per request: an id in OpenAI's ``chatcmpl-`` form."""
+    """A new completion id, in OpenAI's ``chatcmpl-`` form."""
     return "chatcmpl-" + secrets.token_hex(12)
 
 
 def usage(prompt_tokens: int, completion_tokens: int) -> dict[str, int]:
-    """Called at the end of a reply: OpenAI's usage object."""
+    """OpenAI's usage object."""
     return {
         "prompt_tokens": prompt_tokens,
         "completion_tokens": completion_tokens,
@@ -53,15 +53,15 @@ class ChunkEncoder:
         self._token_tail = b'},"finish_reason":null}]' + self._tail
 
     def first(self, token: str) -> bytes:
-        """Called for the first token: the role chunk and the token's chunk, sent in one write."""
+        """The role chunk and the first token's chunk, sent in one write."""
         return self._choice(b'{"role":"assistant","content":""}', b"null") + self.token(token)
 
     def token(self, token: str) -> bytes:
-        """Called for every later token: its content chunk, from three pre-encoded parts."""
+        """A later token's content chunk, from three pre-encoded parts."""
         return self._token_head + encoded_token(token) + self._token_tail
 
     def end(self, finish_reason: str, usage_: dict[str, int]) -> bytes:
-        """Called after the last token: the finish chunk, the usage chunk if asked for, and ``[DONE]``."""
+        """What follows the last token: the finish chunk, the usage chunk if asked for, and ``[DONE]``."""
         events = [self._choice(b"{}", json.dumps(finish_reason).encode())]
         if self._include_usage:
             encoded_usage = json.dumps(usage_, separators=(",", ":")).encode()
@@ -70,14 +70,14 @@ class ChunkEncoder:
         return b"".join(events)
 
     def _choice(self, delta: bytes, finish_reason: bytes) -> bytes:
-        """Called for the role and finish chunks: one choice with the given delta and finish_reason."""
+        """One choice with the given delta and finish_reason (the role and finish chunks)."""
         return b"".join(
             (self._head, b'{"index":0,"delta":', delta, b',"finish_reason":', finish_reason, b"}]", self._tail)
         )
 
 
 def completion_body(*, id: str, model: str, content: str, finish_reason: str, usage_: dict[str, int]) -> bytes:
-    """Called at the end of a non-streamed reply: the ``chat.completion`` object, encoded."""
+    """A non-streamed reply: the ``chat.completion`` object, encoded."""
     body: dict[str, Any] = {
         "id": id,
         "object": "chat.completion",
@@ -97,6 +97,6 @@ def completion_body(*, id: str, model: str, content: str, finish_reason: str, us
 
 
 def models_body(names: list[str]) -> bytes:
-    """Called by ``GET /v1/models``: OpenAI's list object of the given model names."""
+    """OpenAI's list object of the given model names (``GET /v1/models``)."""
     data = [{"id": name, "object": "model", "created": 0, "owned_by": "longrun"} for name in names]
     return json.dumps({"object": "list", "data": data}).encode()

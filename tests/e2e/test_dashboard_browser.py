@@ -109,22 +109,144 @@ def test_an_anonymous_visitor_is_sent_to_the_login_page(browser, daphne):
     context.close()
 
 
-def test_the_race_shows_the_worker_pool_serving_five_while_daphne_serves_everyone(context, daphne):
+RACE_USERS = 12
+
+
+def timeline(page, lane: str) -> list[dict[str, float | str]]:
+    """Each row of a lane as drawn: its state, and its segments' edges in pixels from the timeline's left."""
+    return page.evaluate(
+        """(lane) => {
+          const box = document.querySelector('#race-' + lane + ' .timeline').getBoundingClientRect();
+          return [...document.querySelectorAll('#race-' + lane + ' .race-row')].map((row) => {
+            const [wait, stream] = [...row.children].map((s) => s.getBoundingClientRect());
+            return {state: row.dataset.state, wait_from: wait.left - box.left, wait_to: wait.right - box.left,
+                    stream_from: stream.left - box.left, stream_to: stream.right - box.left, width: box.width};
+          });
+        }""",
+        lane,
+    )
+
+
+def call_width(page) -> float:
+    """One LLM call on the shared axis, in pixels."""
+    return page.evaluate(
+        """() => {
+          const race = document.querySelector('#race').dataset;
+          const width = document.querySelector('#race-sync .timeline').getBoundingClientRect().width;
+          return width * Number(race.callS) / Number(race.axisS);
+        }"""
+    )
+
+
+def queued(rows, call_px: float) -> int:
+    """Rows whose first token came half a call or more after their request: users who waited in a queue."""
+    return sum(1 for row in rows if row["stream_from"] - row["wait_from"] >= call_px / 2)
+
+
+def test_the_race_draws_the_pools_staircase_beside_the_async_lanes_single_block(context, daphne):
     from playwright.sync_api import expect
 
-    users = 8
     dashboard = log_in_to_dashboard(context, daphne)
-    dashboard.fill("#race-users", str(users))
+    race = dashboard.locator("#race")
+    expect(race).to_have_attribute("data-state", "idle")
+    screenshot(dashboard, "race-1-before-1280.png")
+
+    dashboard.fill("#race-users", str(RACE_USERS))
     dashboard.click("#race-start")
-    expect(dashboard.locator("#race")).to_have_attribute("data-state", "running", timeout=120_000)
-    # Every async user streams at once while the five sync workers hold five of theirs: the picture of the race.
-    dashboard.wait_for_function(
-        f"document.querySelector('#race-async').dataset.streaming === '{users}'", timeout=WAIT_MS
-    )
+    # Starting: the page says which server starts and why, rather than sitting at "starting".
+    expect(race).to_have_attribute("data-state", "starting", timeout=WAIT_MS)
+    expect(dashboard.locator("#race-phase")).to_be_visible()
+    expect(dashboard.locator("#race-phase")).to_contain_text("(")
+    screenshot(dashboard, "race-2-starting-1280.png")
+
+    # Mid-race: every async user served while the pool still works through its queue, five at a time.
+    expect(race).to_have_attribute("data-state", "running", timeout=120_000)
+    expect(dashboard.locator("#race-async")).to_have_attribute("data-done", str(RACE_USERS), timeout=WAIT_MS)
+    assert int(dashboard.locator("#race-sync").get_attribute("data-done") or 0) < RACE_USERS
     assert int(dashboard.locator("#race-sync").get_attribute("data-streaming") or 0) <= 5
-    screenshot(dashboard, "dashboard-race-running.png")
-    expect(dashboard.locator("#race")).to_have_attribute("data-state", "done", timeout=120_000)
-    expect(dashboard.locator("#race-sync")).to_have_attribute("data-done", str(users))
-    expect(dashboard.locator("#race-async")).to_have_attribute("data-done", str(users))
-    assert dashboard.locator("#race-sync .race-bar[data-state=done]").count() == users
-    screenshot(dashboard, "dashboard-race-done.png")
+    screenshot(dashboard, "race-3-mid-1280.png")
+    dashboard.set_viewport_size({"width": 1600, "height": 1000})
+    screenshot(dashboard, "race-3-mid-1600.png")
+    dashboard.set_viewport_size({"width": 1280, "height": 1000})
+
+    # After: the difference is still drawn. The pool's rows start in rounds (a staircase) and end later; the
+    # async rows all start at once.
+    expect(race).to_have_attribute("data-state", "done", timeout=120_000)
+    expect(dashboard.locator("#race-sync .race-row[data-state=done]")).to_have_count(RACE_USERS)
+    expect(dashboard.locator("#race-async .race-row[data-state=done]")).to_have_count(RACE_USERS)
+    call_px = call_width(dashboard)
+    sync, async_ = timeline(dashboard, "sync"), timeline(dashboard, "async")
+    assert queued(sync, call_px) == RACE_USERS - 5, "every user after the first five waited in the pool's queue"
+    assert queued(async_, call_px) == 0, "no async user waited in a queue"
+    assert max(r["stream_to"] for r in sync) > 2 * max(r["stream_to"] for r in async_)
+    elapsed = race.get_attribute("data-elapsed")
+    sync_finished = dashboard.locator("#race-sync").get_attribute("data-finished")
+    assert elapsed and sync_finished and abs(float(elapsed) - float(sync_finished)) <= 0.01
+    screenshot(dashboard, "race-4-after-1280.png")
+
+    # Reopened later, at 1600 px: the same race, its clock stopped where it ended.
+    dashboard.wait_for_timeout(1500)  # time passes on the server; the race's clock must not move with it
+    later = context.new_page()
+    later.set_viewport_size({"width": 1600, "height": 1000})
+    later.goto(daphne + "/admin/dashboard/")
+    expect(later.locator("#race")).to_have_attribute("data-state", "done", timeout=WAIT_MS)
+    assert later.locator("#race").get_attribute("data-elapsed") == elapsed
+    expect(later.locator("#race-sync .race-row[data-state=done]")).to_have_count(RACE_USERS)
+    screenshot(later, "race-5-reopened-1600.png")
+
+
+def tops(page, selector: str) -> set[int]:
+    """The distinct top edges of the elements ``selector`` matches: one value means one row."""
+    return set(
+        page.eval_on_selector_all(selector, "(els) => els.map((e) => Math.round(e.getBoundingClientRect().top))")
+    )
+
+
+def overflows(page) -> bool:
+    return page.evaluate("() => document.documentElement.scrollWidth > window.innerWidth")
+
+
+@pytest.mark.parametrize("width", [1280, 1600])
+def test_the_dashboard_keeps_the_admins_look_and_its_rows_at_1280_and_1600_px(context, daphne, width):
+    from playwright.sync_api import expect
+
+    dashboard = log_in_to_dashboard(context, daphne)
+    dashboard.set_viewport_size({"width": width, "height": 1000})
+    expect(dashboard.locator("#in-flight")).to_have_attribute("data-value", "0", timeout=WAIT_MS)
+    bar = dashboard.locator("ol.breadcrumbs")
+    expect(bar).to_contain_text("LLM dashboard")
+    assert bar.evaluate("(e) => getComputedStyle(e).backgroundColor") not in {"rgba(0, 0, 0, 0)", "transparent"}
+    assert len(tops(dashboard, ".tiles-in-flight .tile")) == 1, "every in-flight tile on one row"
+    assert len(tops(dashboard, ".tiles-rates .tile")) == 1, "every rate tile on one row"
+    assert len(tops(dashboard, ".lane-title")) == 1 and len(tops(dashboard, "#race .timeline")) == 1
+    for chart in dashboard.locator("figure.chart-figure").all():
+        names = chart.locator(".legend li").count()
+        assert names and chart.locator(".legend li .swatch").count() == names, "a swatch beside each legend entry"
+    assert not overflows(dashboard)
+    screenshot(dashboard, f"dashboard-{width}.png")
+
+
+@pytest.mark.parametrize("width", [1280, 1600])
+def test_the_llm_call_list_fits_the_page_at_1280_and_1600_px(context, daphne, width):
+    reply = context.request.post(daphne + "/api/sync/complete", data={"prompt": "A row for the list", "max_tokens": 3})
+    assert reply.ok
+    page = log_in_to_dashboard(context, daphne)
+    page.set_viewport_size({"width": width, "height": 900})
+    page.goto(daphne + "/admin/llm_app/llmcall/")
+    table = page.locator("#result_list")
+    assert table.locator("tbody tr").count() >= 1
+    # The admin wraps the table in a box that scrolls sideways: nothing may be hidden in that scroll.
+    clipped = table.evaluate("(t) => t.parentElement.scrollWidth - t.parentElement.clientWidth")
+    assert clipped <= 0 and not overflows(page)
+    screenshot(page, f"llm-calls-{width}.png")
+
+
+def test_every_page_finds_its_icon_and_files(context, daphne):
+    page = log_in_to_dashboard(context, daphne)
+    failed: list[str] = []
+    page.on("response", lambda r: failed.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+    for path in ["/", "/admin/", "/admin/llm_app/llmcall/", "/admin/dashboard/"]:
+        page.goto(daphne + path)
+    icon = page.goto(daphne + "/favicon.ico")
+    assert icon is not None and icon.status == 200 and icon.headers["content-type"].startswith("image/")
+    assert failed == []

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import ast
+import os
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 from longrun.audit.engine import audit_path
@@ -61,3 +64,22 @@ def test_every_test_the_guide_cites_exists():
 def test_the_guide_names_every_problem_planted_in_the_legacy_project():
     text = GUIDE.read_text()
     assert {rule for _, _, rule in planted_markers(BEFORE)} <= set(re.findall(r"LR\d{3}", text))
+
+
+def test_the_system_check_output_shown_for_the_legacy_project_is_what_check_prints(tmp_path: Path):
+    shown = next(b for b in blocks("text") if b.startswith("?: (longrun."))
+    project = shutil.copytree(BEFORE, tmp_path / "before", ignore=shutil.ignore_patterns("__pycache__"))
+    settings = project / "chatsite" / "settings.py"
+    settings.write_text(settings.read_text().replace('"chat"]', '"chat", "longrun"]'))
+    env = {k: v for k, v in os.environ.items() if k not in {"DJANGO_SETTINGS_MODULE", "PYTHONPATH"}}
+    checked = subprocess.run(
+        [sys.executable, "manage.py", "check", "--tag", "async"],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    printed = [line for line in (checked.stdout + checked.stderr).splitlines() if line.startswith("?: (longrun.")]
+    assert printed == shown.splitlines()
+    assert checked.returncode == 1  # LR405 is an error

@@ -36,3 +36,16 @@ def test_anonymous_users_are_sent_to_the_login_page(url):
     response = Client().get(url)
     assert response.status_code == 302
     assert "/admin/login/" in response["Location"]
+
+
+def test_a_calls_page_shows_its_answer_and_timing_and_cannot_be_edited(staff_client):
+    from llm_app.models import LLMCall
+
+    call = LLMCall.objects.get()
+    html = staff_client.get(f"/admin/llm_app/llmcall/{call.pk}/change/").content.decode()
+    assert call.message.content in html and "Timing" in html
+    assert 'name="tokens"' not in html, "every field is read-only"
+
+
+def test_calls_are_only_recorded_by_the_app_never_added_in_the_admin(staff_client):
+    assert staff_client.get("/admin/llm_app/llmcall/add/").status_code == 403

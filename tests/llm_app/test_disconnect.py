@@ -2,6 +2,7 @@
 
 The async paths cancel the upstream call (the simulator counts it) and save the partial answer as cancelled.
 The sync stream under ASGI is closed by the bridge after its current chunk: the same outcome, one token later.
+A sync ``complete`` is not stopped: its thread runs the whole call, recorded as complete.
 """
 
 from __future__ import annotations
@@ -101,3 +102,25 @@ async def test_a_disconnect_during_an_async_complete_cancels_the_upstream_call(s
         return (await slow_llm.astats())["cancelled"] == before + 1
 
     assert await wait_for(upstream_cancelled)
+
+
+async def test_a_disconnect_during_a_sync_complete_does_not_stop_the_call(slow_llm, async_clients):
+    before = await slow_llm.astats()
+    communicator = await open_request("/api/sync/complete", {"prompt": "Leave me"})
+
+    async def upstream_active():
+        return (await slow_llm.astats())["active"] >= 1
+
+    assert await wait_for(upstream_active)
+    await communicator.send_input({"type": "http.disconnect"})
+    await communicator.wait(timeout=15)
+
+    async def recorded():
+        return await LLMCall.objects.exclude(status="streaming").aexists()
+
+    # The view's thread runs the whole call (about 4 s) although Django's handler gave up on the request.
+    assert await wait_for(recorded, timeout=15)
+    call = await LLMCall.objects.aget()
+    assert (call.status, call.tokens) == ("complete", slow_llm.tokens)
+    after = await slow_llm.astats()
+    assert (after["completed"], after["cancelled"]) == (before["completed"] + 1, before["cancelled"])

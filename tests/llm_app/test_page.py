@@ -25,3 +25,8 @@ def test_the_page_loads_only_local_static_files():
     for source in sources:
         assert source.startswith("/static/"), f"{source} is not vendored"
         assert finders.find(source.removeprefix("/static/")), f"{source} is missing"
+
+
+def test_the_site_icon_is_where_browsers_look_for_it(client):
+    response = client.get("/favicon.ico")
+    assert response.status_code == 301 and response["Location"].endswith("llm_app/favicon.ico")

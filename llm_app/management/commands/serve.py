@@ -7,7 +7,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -17,6 +16,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from longrun.servers import SERVERS, server_command
+from longrun.simulator import SimulatorConfig, SimulatorProcess
 
 
 def _port_open(host: str, port: int) -> bool:
@@ -54,10 +54,11 @@ class Command(BaseCommand):
         except KeyboardInterrupt:
             pass
         finally:
-            for process in (server, simulator):
-                if process is not None and process.poll() is None:
-                    process.terminate()
-                    process.wait(timeout=10)
+            if server.poll() is None:
+                server.terminate()
+                server.wait(timeout=10)
+            if simulator is not None:
+                simulator.stop()
 
     def _ensure_admin(self, admin_url: str) -> None:
         """With DEBUG on, makes sure the admin can log in as the README says (admin / DJANGO_ADMIN_PASSWORD)."""
@@ -72,7 +73,7 @@ class Command(BaseCommand):
         user.save()
         self.stdout.write(f"Admin: {admin_url} as admin / {password} (DJANGO_ADMIN_PASSWORD)")
 
-    def _start_simulator(self) -> subprocess.Popen[bytes] | None:
+    def _start_simulator(self) -> SimulatorProcess | None:
         url = urlsplit(settings.LLM_BASE_URL)
         host, port = url.hostname or "127.0.0.1", url.port or 80
         if host not in {"127.0.0.1", "localhost"}:
@@ -81,32 +82,20 @@ class Command(BaseCommand):
         if _port_open(host, port):
             self.stdout.write(f"Something already listens on {host}:{port}: using it as the LLM.")
             return None
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "manage.py",
-                "llm_simulator",
-                "--host",
-                host,
-                "--port",
-                str(port),
-                "--ttft-ms",
-                str(settings.LLM_SIMULATOR_TTFT_MS),
-                "--token-ms",
-                str(settings.LLM_SIMULATOR_TOKEN_MS),
-                "--tokens",
-                str(settings.LLM_SIMULATOR_TOKENS),
-            ],
-            stdout=subprocess.DEVNULL,
+        config = SimulatorConfig(
+            host=host,
+            port=port,
+            ttft_ms=settings.LLM_SIMULATOR_TTFT_MS,
+            token_ms=settings.LLM_SIMULATOR_TOKEN_MS,
+            tokens=settings.LLM_SIMULATOR_TOKENS,
         )
-        for _ in range(100):
-            if _port_open(host, port):
-                self.stdout.write(f"LLM simulator on {settings.LLM_BASE_URL}")
-                return process
-            if process.poll() is not None:
-                break
-            time.sleep(0.1)
-        process.kill()
-        raise CommandError(
-            f"The LLM simulator did not start on {host}:{port}; run `./run manage llm_simulator` to see why."
-        )
+        simulator = SimulatorProcess(config)
+        try:
+            simulator.start()
+        except (RuntimeError, TimeoutError) as exc:
+            raise CommandError(
+                f"The LLM simulator did not start on {host}:{port} ({exc}); "
+                "run `./run manage llm_simulator` to see why."
+            ) from None
+        self.stdout.write(f"LLM simulator on {settings.LLM_BASE_URL}")
+        return simulator

@@ -11,8 +11,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from longrun.extras import MissingExtra
 from longrun.simulator.config import add_arguments, config_from_options
-from longrun.simulator.server import listening_line, run
 
 
 class Command(BaseCommand):
@@ -22,18 +22,17 @@ class Command(BaseCommand):
     requires_migrations_checks = False
 
     def add_arguments(self, parser: CommandParser) -> None:
-        """Called by Django when parsing the command line."""
         add_arguments(parser)
 
     def handle(self, *args: Any, **options: Any) -> None:
-        """Called by Django to run the command: serves until a signal."""
         try:
             config = config_from_options(options)
-        except ValueError as exc:
+            from longrun.simulator.server import listening_line, run
+        except (ValueError, MissingExtra) as exc:
             raise CommandError(str(exc)) from None
-        run(config, options["host"], options["port"], on_listening=self.announce)
+        run(config, on_listening=lambda url: self.announce(listening_line(url)))
 
-    def announce(self, url: str) -> None:
-        """Called once listening: the single stdout line that scripts and tests wait for."""
-        self.stdout.write(listening_line(url))
+    def announce(self, line: str) -> None:
+        """Print the listening line, flushed: scripts and tests wait for this single stdout line."""
+        self.stdout.write(line)
         self.stdout.flush()

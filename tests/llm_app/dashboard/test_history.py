@@ -79,5 +79,5 @@ def test_the_charts_are_inline_svg_with_a_point_per_bucket():
     add_call(minutes_ago=1)
     charts = history_charts(history("hour"))
     assert set(charts) == {"latency", "throughput", "tokens"}
-    assert charts["latency"].startswith("<svg") and 'data-points="12"' in charts["latency"]
+    assert "<svg" in charts["latency"] and 'data-points="12"' in charts["latency"]
     assert "<rect" in charts["throughput"]

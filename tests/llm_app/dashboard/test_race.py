@@ -1,100 +1,104 @@
-"""Starting the race through the dashboard socket: staff start it, its progress is relayed, never two at once.
+"""The race's timeline, against stand-in servers: rounds of five on the pool, everyone at once on the async lane.
 
-The race's runner is replaced by one that publishes a step and waits; starting real servers is the browser
-test's business.
+The stand-ins (``race_app.py``) stream like the app and start in a second; the real gunicorn and daphne are
+raced in the browser test. The assertions are about the shape of the race (how many users waited a whole call
+or more, which lane finished first), never about how fast this machine is.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
-from channels.testing import WebsocketCommunicator
-from django.contrib.auth.models import User
-from django.test import AsyncClient
 
-from llm_app import metrics
 from llm_app.dashboard import race
-from project.asgi import application
+from llm_app.dashboard.race_servers import RaceServers
 
-pytestmark = pytest.mark.django_db(transaction=True)
+USERS = 12
 
 
 @pytest.fixture(autouse=True)
-def fresh_layer(settings: Any) -> Iterator[None]:
+def in_memory_layer(settings: Any) -> None:
     settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
-    metrics.tracker.reset()
-    yield
 
 
-@pytest.fixture
-def release(monkeypatch: pytest.MonkeyPatch) -> Iterator[asyncio.Event]:
-    """Replaces the runner: it marks the race running, publishes once, and ends when the event is set."""
-    finish = asyncio.Event()
-
-    async def fake_run(state: race.Race) -> None:
-        state.state = "running"
-        state.lanes["sync"].states[0] = "streaming"
-        await race._publish(state)
-        await finish.wait()
-        state.state = "done"
-        await race._publish(state)
-
-    monkeypatch.setattr(race, "run", fake_run)
-    yield finish
-    finish.set()
+async def a_race(users: int = USERS) -> race.Race:
+    state = race.Race(users=users)
+    await race.run(state)
+    assert state.state == "done", state.error
+    return state
 
 
-@pytest.fixture
-async def staff_socket() -> AsyncIterator[WebsocketCommunicator]:
-    staff = await User.objects.acreate_user("staff", password="x", is_staff=True)
-    client = AsyncClient()
-    await client.aforce_login(staff)
-    headers = [
-        (b"origin", b"http://127.0.0.1:8000"),
-        (b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode()),
-    ]
-    communicator = WebsocketCommunicator(application, "/ws/admin/dashboard/", headers=headers)
-    connected, _ = await communicator.connect()
-    assert connected
-    yield communicator
-    await communicator.disconnect()
+def waited_a_call(lane: race.Lane, call_s: float) -> int:
+    """How many users waited half an LLM call or more before the server began theirs."""
+    return sum(1 for e in lane.entrants if (e.queued_s or 0.0) >= call_s / 2)
 
 
-async def next_of(communicator: WebsocketCommunicator, kind: str) -> dict[str, Any]:
-    """Skips the live figures until a message of ``kind`` arrives."""
+async def test_the_pool_serves_five_users_at_a_time_and_the_rest_wait_their_turn(race_servers: RaceServers):
+    state = await a_race()
+    assert state.call_s
+    assert waited_a_call(state.lanes["sync"], state.call_s) == USERS - race.WORKERS
+
+
+async def test_the_async_lane_serves_every_user_at_once(race_servers: RaceServers):
+    state = await a_race()
+    assert state.call_s
+    assert waited_a_call(state.lanes["async"], state.call_s) == 0
+
+
+async def test_the_async_lane_serves_its_last_user_before_the_pool_does(race_servers: RaceServers):
+    lanes = (await a_race()).lanes
+    assert (lanes["async"].finished_s or 0) < (lanes["sync"].finished_s or 0)
+
+
+async def test_every_user_has_a_timeline_from_its_request_to_its_last_token(race_servers: RaceServers):
+    state = await a_race()
+    for lane in state.lanes.values():
+        assert len(lane.entrants) == USERS
+        for entrant in lane.entrants:
+            assert entrant.state == "done" and entrant.tokens == race.TOKENS
+            assert entrant.sent_s is not None and entrant.first_s is not None and entrant.end_s is not None
+            assert 0 <= entrant.sent_s <= entrant.first_s <= entrant.end_s
+
+
+async def test_the_clock_stops_when_the_last_user_is_served(race_servers: RaceServers):
+    state = await a_race()
+    last = max(lane.finished_s or 0 for lane in state.lanes.values())
+    stopped = state.as_dict()["elapsed_s"]
+    await asyncio.sleep(0.3)
+    assert state.as_dict()["elapsed_s"] == stopped == round(last, 2)
+
+
+async def test_a_server_that_fails_to_start_ends_the_race_with_its_error(race_servers: RaceServers, stand_ins):
+    stand_ins.refuse.add("gunicorn")
+    state = race.Race(users=2)
+    await race.run(state)
+    assert state.state == "error" and "gunicorn exited" in state.error
+    assert all(process.poll() is not None for process in stand_ins.processes), "daphne is stopped again"
+    assert state.as_dict()["elapsed_s"] == 0.0
+
+
+async def test_the_state_is_published_to_the_race_group_until_the_end(race_servers: RaceServers):
+    from channels.layers import get_channel_layer
+
+    layer = get_channel_layer()
+    channel = await layer.new_channel()
+    await layer.group_add(race.GROUP, channel)
+    await a_race(users=2)
+    states = []
     while True:
-        message = await communicator.receive_json_from(timeout=10)
-        if message["type"] == kind:
-            return message  # type: ignore[no-any-return]
+        message = await asyncio.wait_for(layer.receive(channel), timeout=5)
+        states.append(message["race"]["state"])
+        if states[-1] == "done":
+            break
+    assert "starting" in states and "running" in states
 
 
-async def test_a_started_race_relays_each_users_progress(staff_socket, release):
-    await staff_socket.send_json_to({"type": "race.start", "users": 3})
-    progress = await next_of(staff_socket, "race")
-    assert progress["race"]["state"] == "running"
-    assert progress["race"]["lanes"]["sync"]["states"] == ["streaming", "waiting", "waiting"]
-    release.set()
-    while (await next_of(staff_socket, "race"))["race"]["state"] != "done":
-        pass
+@pytest.mark.parametrize("users", [0, race.MAX_USERS + 1, "8", True, 2.5])
+def test_a_number_of_users_that_is_not_a_whole_number_in_range_is_refused(users):
+    assert race.parse_users(users) is None
 
 
-async def test_a_second_start_while_a_race_runs_is_refused(staff_socket, release):
-    await staff_socket.send_json_to({"type": "race.start", "users": 2})
-    await next_of(staff_socket, "race")
-    await staff_socket.send_json_to({"type": "race.start", "users": 2})
-    refused = await next_of(staff_socket, "race.refused")
-    assert "already" in refused["message"]
-    release.set()
-    while (await next_of(staff_socket, "race"))["race"]["state"] != "done":
-        pass
-
-
-@pytest.mark.parametrize("users", [0, race.MAX_USERS + 1, "8", True])
-async def test_a_start_with_a_bad_number_of_users_is_refused(staff_socket, users):
-    await staff_socket.send_json_to({"type": "race.start", "users": users})
-    refused = await next_of(staff_socket, "race.refused")
-    assert "users" in refused["message"]
-    assert not race.is_running()
+def test_a_whole_number_in_range_is_a_number_of_users():
+    assert race.parse_users(race.MAX_USERS) == race.MAX_USERS

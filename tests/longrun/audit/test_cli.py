@@ -54,7 +54,7 @@ def test_an_unknown_rule_exits_2_with_a_message(tmp_path: Path):
 def test_an_unknown_command_exits_2(tmp_path: Path):
     result = run_module("lint", cwd=tmp_path)
     assert result.returncode == 2
-    assert "the only command is `audit`" in result.stderr
+    assert "unknown command 'lint': choose one of audit, simulator." in result.stderr
 
 
 def test_the_audited_project_is_never_imported(tmp_path: Path):

@@ -151,7 +151,7 @@ def test_a_module_without_imports_gets_the_import_above_two_blank_lines(tmp_path
 
 def test_without_libcst_fix_is_a_usage_error_saying_what_to_install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setitem(sys.modules, "longrun.audit.fix", None)  # the import now fails, as without libcst
-    with pytest.raises(cli.UsageError, match="pip install libcst"):
+    with pytest.raises(cli.UsageError, match=r"libcst, which comes with the \[fix\] extra of longrun"):
         cli.run([str(tmp_path)], output_format="text", select=None, fix=True, out=io.StringIO())
 
 

@@ -12,7 +12,8 @@ import pytest
 from openai import AsyncOpenAI
 from openai.types.chat import ChatCompletionMessageParam
 
-from longrun.simulator import SimulatorConfig, start_simulator
+from longrun.simulator import SimulatorConfig
+from longrun.simulator.server import start_simulator
 
 # Small and fast, so timing tests stay quick; lower bounds only are asserted on them.
 TTFT_MS = 50

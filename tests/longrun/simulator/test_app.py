@@ -124,7 +124,9 @@ async def test_include_usage_adds_a_final_chunk_with_usage_and_no_choices(client
 
 
 async def test_without_include_usage_no_chunk_has_usage(client: AsyncOpenAI) -> None:
-    _, _, chunks = await collect(client)
+    pieces, _, chunks = await collect(client)
+    assert len(pieces) == TOKENS
+    assert len(chunks) == TOKENS + 2  # the role chunk, one per token, the finish chunk
     assert all(chunk.usage is None and chunk.choices for chunk in chunks)
 
 
@@ -160,6 +162,7 @@ async def test_each_token_comes_no_sooner_than_its_deadline(client: AsyncOpenAI)
             if chunk.choices and chunk.choices[0].delta.content:
                 stamps.append(time.perf_counter() - started)
     # Token k is due TTFT + k token delays after the request started.
+    assert len(stamps) == TOKENS
     assert all(stamp >= (TTFT_MS + index * TOKEN_MS) / 1000 for index, stamp in enumerate(stamps))
 
 

@@ -61,7 +61,10 @@ def test_an_invalid_override_is_an_invalid_request(body: dict[str, object]) -> N
         resolve_timing(CONFIG, body)
 
 
-@pytest.mark.parametrize("kwargs", [{"ttft_ms": -1}, {"token_ms": float("nan")}, {"tokens": 0}, {"retry_after_s": -1}])
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"ttft_ms": -1}, {"token_ms": float("nan")}, {"tokens": 0}, {"retry_after_s": -1}, {"port": 65536}, {"host": ""}],
+)
 def test_a_config_out_of_range_is_refused(kwargs: dict[str, Any]) -> None:
     with pytest.raises(ValueError):
         SimulatorConfig(**kwargs)

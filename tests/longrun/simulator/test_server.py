@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
+import argparse
 import time
 
 import pytest
-from openai import APIConnectionError, AsyncOpenAI, OpenAI
+from openai import APIConnectionError, AsyncOpenAI, OpenAI, RateLimitError
 
-from longrun.simulator import (
-    STATS_KEY,
-    SimulatorConfig,
-    SimulatorProcess,
-    base_url,
-    run_simulator_process,
-    start_simulator,
-)
+import longrun.simulator
+from longrun.simulator import Fault, SimulatorConfig, SimulatorProcess
+from longrun.simulator.app import STATS_KEY
+from longrun.simulator.config import add_arguments, config_from_options
+from longrun.simulator.server import base_url, start_simulator
 from tests.longrun.simulator.conftest import PROMPT
 
 
@@ -28,8 +26,15 @@ def test_a_base_url_ends_in_v1_and_brackets_ipv6_hosts() -> None:
     assert base_url("::1", 9100) == "http://[::1]:9100/v1"
 
 
+def test_the_package_exports_the_config_the_process_and_the_fault_enum() -> None:
+    assert sorted(longrun.simulator.__all__) == ["Fault", "SimulatorConfig", "SimulatorProcess"]
+    assert [
+        getattr(longrun.simulator, name).__name__ for name in longrun.simulator.__all__
+    ] == longrun.simulator.__all__
+
+
 async def test_start_simulator_on_port_0_reports_the_real_port() -> None:
-    runner, url = await start_simulator(SimulatorConfig(), "127.0.0.1", 0)
+    runner, url = await start_simulator(SimulatorConfig(host="127.0.0.1", port=0))
     try:
         assert url == f"http://127.0.0.1:{runner.addresses[0][1]}/v1"
         assert not url.endswith(":0/v1")
@@ -37,8 +42,12 @@ async def test_start_simulator_on_port_0_reports_the_real_port() -> None:
         await runner.cleanup()
 
 
+QUICK = SimulatorConfig(ttft_ms=20, token_ms=5, tokens=6)
+
+
 def test_a_simulator_process_serves_the_sync_client() -> None:
-    with run_simulator_process(ttft_ms=20, token_ms=5, tokens=6) as url, sync_client(url) as client:
+    with SimulatorProcess(QUICK) as process, sync_client(process.base_url) as client:
+        url = process.base_url
         started = time.perf_counter()
         completion = client.chat.completions.create(model="m", messages=PROMPT)
         elapsed = time.perf_counter() - started
@@ -48,7 +57,7 @@ def test_a_simulator_process_serves_the_sync_client() -> None:
 
 
 def test_a_simulator_process_streams_to_the_sync_client() -> None:
-    with run_simulator_process(ttft_ms=20, token_ms=5, tokens=6) as url, sync_client(url) as client:
+    with SimulatorProcess(QUICK) as process, sync_client(process.base_url) as client:
         with client.chat.completions.create(model="m", messages=PROMPT, stream=True) as stream:
             pieces = [
                 chunk.choices[0].delta.content for chunk in stream if chunk.choices and chunk.choices[0].delta.content
@@ -56,15 +65,44 @@ def test_a_simulator_process_streams_to_the_sync_client() -> None:
     assert len(pieces) == 6
 
 
+def test_a_simulator_process_counts_its_requests_in_its_stats() -> None:
+    with SimulatorProcess(QUICK) as process, sync_client(process.base_url) as client:
+        assert process.stats() == {"active": 0, "completed": 0, "cancelled": 0, "errors": 0}
+        client.chat.completions.create(model="m", messages=PROMPT)
+        assert process.stats() == {"active": 0, "completed": 1, "cancelled": 0, "errors": 0}
+
+
+def test_a_simulator_process_runs_the_whole_config_it_was_given() -> None:
+    config = SimulatorConfig(ttft_ms=1, token_ms=1, tokens=4, model="house-model", retry_after_s=7)
+    with SimulatorProcess(config) as process, sync_client(process.base_url) as client:
+        assert [model.id for model in client.models.list()][0] == "house-model"
+        completion = client.chat.completions.create(model="m", messages=PROMPT)
+        with pytest.raises(RateLimitError) as raised:
+            client.chat.completions.create(model=Fault.RATE_LIMIT, messages=PROMPT)
+    assert completion.usage is not None and completion.usage.completion_tokens == 4
+    assert raised.value.response.headers["retry-after"] == "7"
+
+
+def test_a_config_turned_into_flags_parses_back_to_itself() -> None:
+    config = SimulatorConfig(host="::1", port=9200, ttft_ms=12.5, token_ms=0, tokens=3, stall_cap_s=5, retry_after_s=2)
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    assert config_from_options(vars(parser.parse_args(config.argv()))) == config
+
+
 def test_leaving_the_context_ends_the_process() -> None:
-    with SimulatorProcess(ttft_ms=1, token_ms=1, tokens=1) as process:
+    with SimulatorProcess(SimulatorConfig(ttft_ms=1, token_ms=1, tokens=1)) as process:
         popen = process.popen
     assert popen is not None and popen.returncode == 0
+    assert process.popen is None and process.base_url == ""
 
 
 def test_a_process_that_cannot_start_raises_instead_of_hanging() -> None:
-    with pytest.raises(RuntimeError, match="exited"), SimulatorProcess(tokens=0):
-        pass
+    busy = SimulatorProcess(SimulatorConfig(tokens=1))
+    with busy:
+        port = int(busy.base_url.rsplit(":", 1)[1].removesuffix("/v1"))
+        with pytest.raises(RuntimeError, match="exited"), SimulatorProcess(SimulatorConfig(port=port)):
+            pass
 
 
 async def test_stopping_the_server_ends_replies_in_flight_as_cancelled() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from openai import APITimeoutError, AsyncOpenAI, InternalServerError, RateLimitError
 
-from longrun.simulator import FAULT_429, FAULT_500, FAULT_CUT, FAULT_MALFORMED, FAULT_STALL
+from longrun.simulator import Fault
 from longrun.simulator.stats import Stats
 from tests.longrun.simulator.conftest import PROMPT, Running
 
@@ -52,10 +52,10 @@ async def test_a_client_gone_before_the_first_token_counts_as_cancelled(
 
 
 async def test_every_fault_served_counts_as_an_error(simulator: Running, client: AsyncOpenAI) -> None:
-    for model, error in ((FAULT_500, InternalServerError), (FAULT_429, RateLimitError)):
+    for model, error in ((Fault.SERVER_ERROR, InternalServerError), (Fault.RATE_LIMIT, RateLimitError)):
         with pytest.raises(error):
             await client.chat.completions.create(model=model, messages=PROMPT)
-    for model in (FAULT_STALL, FAULT_CUT, FAULT_MALFORMED):
+    for model in (Fault.STALL, Fault.CUT, Fault.MALFORMED):
         with pytest.raises(Exception):  # noqa: B017 (test_faults.py checks each kind)
             await client.chat.completions.create(model=model, messages=PROMPT, timeout=0.5)
     assert await simulator.settled_stats(5) == {"active": 0, "completed": 0, "cancelled": 0, "errors": 5}
@@ -89,7 +89,7 @@ def test_an_unexpected_exception_counts_as_an_error_and_leaves_nothing_active() 
 
 def test_a_fault_stays_an_error_when_the_client_then_leaves() -> None:
     stats = Stats()
-    with pytest.raises(ConnectionResetError), stats.track() as tracker:
-        tracker.fault()
+    with pytest.raises(ConnectionResetError), stats.track() as record:
+        record.fault()
         raise ConnectionResetError
     assert stats.snapshot()["errors"] == 1

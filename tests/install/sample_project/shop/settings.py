@@ -1,7 +1,7 @@
 """A tiny sync-era project that a user is about to put on ASGI, with longrun installed to audit it.
 
-What is wrong here is wrong on purpose (tests/install/test_install.py expects each finding):
-a persistent database connection under an ASGI application (LR403) and a sync-only middleware (LR401).
+What is wrong here is wrong on purpose, each line marked with the rule the audit reports there
+(tests/install/test_matrix.py expects exactly those findings).
 """
 
 from pathlib import Path
@@ -20,7 +20,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
-    "shop.middleware.timing_middleware",
+    "shop.middleware.timing_middleware",  # LR401
 ]
 
 ROOT_URLCONF = "shop.urls"
@@ -30,7 +30,7 @@ DATABASES = {
     "default": {
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": BASE_DIR / "db.sqlite3",
-        "CONN_MAX_AGE": 60,
+        "CONN_MAX_AGE": 60,  # LR403
     }
 }
 

@@ -7,6 +7,6 @@ from django.http import JsonResponse
 
 
 async def forecast(request):
-    time.sleep(0.5)  # let the upstream cache warm up
-    reply = requests.get("https://weather.example.com/today")
+    time.sleep(0.5)  # LR102: let the upstream cache warm up
+    reply = requests.get("https://weather.example.com/today")  # LR101 LR204
     return JsonResponse(reply.json())

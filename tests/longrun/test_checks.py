@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from django.core import checks
+from django.core.exceptions import ImproperlyConfigured
 
 from longrun.checks import check_async_settings
 
@@ -36,14 +37,41 @@ def test_conn_max_age_with_an_asgi_application_is_a_warning(settings, monkeypatc
     assert isinstance(messages[0], checks.Warning) and "LR403" in messages[0].msg
 
 
-def test_conn_max_age_without_an_asgi_application_passes(settings, monkeypatch):
+def test_conn_max_age_without_an_asgi_application_is_only_announced_as_held_back(settings, monkeypatch):
     del settings.ASGI_APPLICATION
     monkeypatch.setitem(settings.DATABASES["default"], "CONN_MAX_AGE", 60)
+    messages = check_async_settings()
+    assert ids(messages) == ["longrun.I001"]
+    assert isinstance(messages[0], checks.Info)
+    assert messages[0].msg == (
+        "ASGI_APPLICATION is not set, so 1 finding(s) that apply once the project runs under ASGI are not "
+        "reported yet (LR403)."
+    )
+    assert messages[0].hint is not None and "LONGRUN_ASSUME_ASGI = True" in messages[0].hint
+
+
+def test_assume_asgi_judges_the_settings_before_the_switch(settings, monkeypatch):
+    del settings.ASGI_APPLICATION
+    settings.LONGRUN_ASSUME_ASGI = True
+    monkeypatch.setitem(settings.DATABASES["default"], "CONN_MAX_AGE", 60)
+    messages = check_async_settings()
+    assert ids(messages) == ["longrun.LR403"]
+    assert "CONN_MAX_AGE=60" in messages[0].msg
+
+
+def test_nothing_is_announced_when_nothing_waits_for_asgi(settings):
+    del settings.ASGI_APPLICATION
     assert check_async_settings() == []
 
 
+def test_assume_asgi_must_be_a_boolean(settings):
+    settings.LONGRUN_ASSUME_ASGI = "yes"
+    with pytest.raises(ImproperlyConfigured, match="LONGRUN_ASSUME_ASGI must be True or False, not 'yes'"):
+        check_async_settings()
+
+
 def test_a_sync_only_middleware_is_found_by_importing_it(settings):
-    settings.MIDDLEWARE = [*settings.MIDDLEWARE, "tests.longrun.audit.test_checks.SyncOnlyMiddleware"]
+    settings.MIDDLEWARE = [*settings.MIDDLEWARE, "tests.longrun.test_checks.SyncOnlyMiddleware"]
     assert ids(check_async_settings()) == ["longrun.LR401"]
 
 
