@@ -29,12 +29,12 @@ class Simulator:
         return self.ttft_ms + self.tokens * self.token_ms
 
     def stats(self) -> dict[str, int]:
-        """Called by sync tests: the simulator's counters."""
+        """The simulator's counters."""
         with urllib.request.urlopen(self.url.removesuffix("/v1") + "/stats", timeout=5) as reply:
             return json.load(reply)  # type: ignore[no-any-return]
 
     async def astats(self) -> dict[str, int]:
-        """Called by async tests: the same counters, fetched off the event loop."""
+        """The same counters, fetched off the event loop."""
         return await asyncio.to_thread(self.stats)
 
 
