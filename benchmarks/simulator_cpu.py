@@ -14,7 +14,6 @@ import argparse
 import asyncio
 import json
 import platform
-import resource
 import statistics
 import sys
 import time
@@ -26,6 +25,7 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from longrun.loadgen.runner import raise_nofile_limit
 from longrun.simulator import SimulatorConfig, SimulatorProcess
 
 PROMPT = [{"role": "user", "content": "Benchmark the simulator with a steady stream of tokens."}]
@@ -185,8 +185,7 @@ def main() -> int:
     parser.add_argument("--tokens", type=int, default=50)
     args = parser.parse_args()
     # Each stream holds a socket on both sides; the default soft limit may be as low as 1024.
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, args.streams * 2 + 256)), hard))
+    raise_nofile_limit(args.streams * 2 + 256)
     with SimulatorProcess(
         SimulatorConfig(ttft_ms=args.ttft_ms, token_ms=args.token_ms, tokens=args.tokens)
     ) as simulator:
