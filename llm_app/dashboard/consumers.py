@@ -79,7 +79,8 @@ class DashboardConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             await self.send_json(
                 {
                     "type": "race.refused",
-                    "message": "A race is running already (here or on another server process): watch it, or wait until it ends.",
+                    "message": "A race is running already (here or on another server process): watch it, or wait "
+                    "until it ends.",
                 }
             )
 
