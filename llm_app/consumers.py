@@ -42,12 +42,25 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             return
         await self.accept()
 
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        """The consumer's whole life; when the server cancels it (a shutdown), its generations end with it."""
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            # A server that shuts down cancels this task without a disconnect event: the generation tasks would
+            # run on, unowned, until the process exits mid-call and leaves their rows "streaming".
+            await self._cancel_generations()
+
     async def disconnect(self, code: int) -> None:
         """Called when the socket closes: cancels every running generation and waits until each saved its part."""
-        tasks = list(self.generations.values())
+        await self._cancel_generations()
+
+    async def _cancel_generations(self) -> None:
+        tasks = list(getattr(self, "generations", {}).values())
         for task in tasks:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        # Shielded: this also runs while the consumer itself is being cancelled, and the saves must not be cut.
+        await asyncio.shield(asyncio.gather(*tasks, return_exceptions=True))
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any) -> None:
         """Called for each frame: a frame that is not a JSON text message gets an error, not a closed socket."""

@@ -72,6 +72,9 @@ class LLMCall(models.Model):
     tokens = models.PositiveIntegerField(default=0)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.STREAMING, db_index=True)
     error = models.TextField(blank=True)
+    # "host pid start-time" of the process running the call: a call left streaming by a process that is gone is
+    # closed as an error (llm_app/recovery.py), never one a live process still runs.
+    owner = models.CharField(max_length=255, blank=True, db_index=True)
 
     class Meta:
         ordering = ["-started_at"]

@@ -211,6 +211,9 @@ LLM_MAX_TOKENS = env_int("LLM_MAX_TOKENS", 4096)
 # Off by default (a local demo): anonymous JSON POSTs and sockets work. On: the endpoints need a logged-in user and,
 # for HTTP, a CSRF token; sockets need a session and an allowed Origin.
 LLM_REQUIRE_AUTH = env_bool("LLM_REQUIRE_AUTH", False)
+# How often (seconds, at most) a process that records calls looks for calls left streaming by a dead process and
+# closes them as errors (llm_app/recovery.py); it also looks once at its first call, so a restart cleans up.
+LLM_ORPHAN_SWEEP_S = env_float("LLM_ORPHAN_SWEEP_S", 60.0)
 
 # Where `manage.py serve` starts the simulator; it must match LLM_BASE_URL to be used.
 LLM_SIMULATOR_TTFT_MS = env_int("LLM_SIMULATOR_TTFT_MS", 200)

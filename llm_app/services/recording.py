@@ -27,7 +27,7 @@ from asgiref.sync import sync_to_async
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.utils import timezone
 
-from llm_app import metrics
+from llm_app import metrics, recovery
 from llm_app.models import CallPath, Conversation, Interface, LLMCall, Message, Status
 
 T = TypeVar("T")
@@ -91,6 +91,7 @@ def _write_start(
             model=model,
             started_at=timezone.now(),
             status=Status.STREAMING,
+            owner=recovery.owner_of_this_process(),
         )
     return CallRecord(
         conversation_id=conversation.pk,
@@ -135,7 +136,13 @@ class _SingleWriter:
             raise
 
     def run(self, fn: Callable[[], T]) -> T:
-        return self._executor.submit(self._guarded, fn).result()
+        try:
+            future = self._executor.submit(self._guarded, fn)
+        except RuntimeError:
+            # The interpreter is exiting (a server stopping with sync calls in flight) and the writer takes no
+            # more work; this write saves a partial answer, so it runs here, on a connection of its own.
+            return _ReleasingWriter.run(fn)
+        return future.result()
 
     async def arun(self, fn: Callable[[], T]) -> T:
         return await asyncio.wrap_future(self._executor.submit(self._guarded, fn))
@@ -153,8 +160,9 @@ class _ReleasingWriter:
             # on the LLM for 30 s without holding it.
             connections[DEFAULT_DB_ALIAS].close()
 
-    def run(self, fn: Callable[[], T]) -> T:
-        return self._released(fn)
+    @classmethod
+    def run(cls, fn: Callable[[], T]) -> T:
+        return cls._released(fn)
 
     async def arun(self, fn: Callable[[], T]) -> T:
         # thread_sensitive=False: writes from many requests run side by side on the default executor instead of
@@ -180,6 +188,7 @@ def _writer() -> _SingleWriter | _ReleasingWriter:
 
 def start(*, prompt: str, conversation_id: int | None, path: CallPath, interface: Interface, model: str) -> CallRecord:
     """Called by sync code before the LLM call: writes the prompt, an empty answer and the LLMCall row."""
+    recovery.sweeper.poke()
     record = _writer().run(
         partial(
             _write_start, prompt=prompt, conversation_id=conversation_id, path=path, interface=interface, model=model
@@ -194,6 +203,7 @@ async def astart(
     *, prompt: str, conversation_id: int | None, path: CallPath, interface: Interface, model: str
 ) -> CallRecord:
     """Called by async code before the LLM call: writes the prompt, an empty answer and the LLMCall row."""
+    recovery.sweeper.poke()
     write = asyncio.ensure_future(
         _writer().arun(
             partial(

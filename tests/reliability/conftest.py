@@ -160,3 +160,11 @@ def site_factory(tmp_path_factory: pytest.TempPathFactory) -> SiteFactory:
         return running_site(name, tmp_path_factory.mktemp(name) / "db.sqlite3", **env)
 
     return make
+
+
+@pytest.fixture(scope="session")
+def slow_upstream() -> Iterator[Upstream]:
+    """40 tokens over about 4 s: long enough to stop a server, or hang up, in the middle of each reply."""
+    ttft_ms, token_ms, tokens = 100, 100, 40
+    with SimulatorProcess(SimulatorConfig(ttft_ms=ttft_ms, token_ms=token_ms, tokens=tokens)) as sim:
+        yield Upstream(url=sim.base_url, ttft_ms=ttft_ms, token_ms=token_ms, tokens=tokens)
