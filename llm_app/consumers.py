@@ -10,7 +10,8 @@ Server -> client:
 
 A consumer handles its messages one at a time, so a generation that ran inside ``receive_json`` would hold
 back every ``stop`` until it finished. Each generation runs as its own task instead; ``stop`` cancels that
-task, and a disconnect cancels them all.
+task, and a disconnect cancels them all. ``NoHopDispatchMixin`` removes the thread hop Channels makes before
+each message (to close database connections this consumer never opens on that thread).
 """
 
 from __future__ import annotations
@@ -26,13 +27,14 @@ from llm_app.models import CallPath, Interface, Status
 from llm_app.services import llm
 from llm_app.services.recording import ConversationNotFound
 from llm_app.services.schemas import BadRequest, ChatRequest, validate_chat_request
+from longrun.consumers import NoHopDispatchMixin
 
 # Close code for "authentication required", in the 4000-4999 range applications may use.
 CLOSE_UNAUTHENTICATED = 4401
 MAX_ACTIVE_GENERATIONS = 8
 
 
-class ChatConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
+class ChatConsumer(NoHopDispatchMixin, AsyncJsonWebsocketConsumer):  # type: ignore[misc]
     async def connect(self) -> None:
         """Called on the WebSocket handshake: accepts, or refuses an anonymous socket when auth is required."""
         self.generations: dict[str, asyncio.Task[None]] = {}
