@@ -288,3 +288,32 @@ def test_adrf_installs_on_django_4_2_without_moving_it_when_drf_stays_below_3_18
     assert kept["djangorestframework"].startswith("3.17.")
     moved = would_install("adrf")
     assert tuple(int(n) for n in moved["django"].split(".")[:2]) >= (5, 2)  # the newest DRF needs Django 5.2
+
+
+IMPORT_EVERY_MODULE = """
+import importlib, json, pkgutil
+import django
+from django.conf import settings
+settings.configure(
+    INSTALLED_APPS=["django.contrib.contenttypes", "django.contrib.auth", "django.contrib.sessions", "longrun"],
+    DATABASES={"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}},
+)
+django.setup()
+import longrun
+failed = {}
+for module in pkgutil.walk_packages(longrun.__path__, "longrun."):
+    try:
+        importlib.import_module(module.name)
+    except Exception as exc:
+        failed[module.name] = f"{type(exc).__name__}: {exc}"
+print(json.dumps(failed))
+"""
+
+
+def test_every_module_of_the_toolkit_imports_on_the_cells_python_and_django(venv: Venv, tmp_path: Path):
+    result = venv.run("-c", IMPORT_EVERY_MODULE, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    # Channels is the project's choice, not an extra of longrun: its one Channels module says so.
+    assert json.loads(result.stdout) == {
+        "longrun.consumers": "ImportError: longrun.consumers is for Channels consumers: install channels."
+    }
