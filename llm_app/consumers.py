@@ -36,7 +36,7 @@ MAX_ACTIVE_GENERATIONS = 8
 
 class ChatConsumer(NoHopDispatchMixin, AsyncJsonWebsocketConsumer):  # type: ignore[misc]
     async def connect(self) -> None:
-        """Called on the WebSocket handshake: accepts, or refuses an anonymous socket when auth is required."""
+        """On the handshake: accepts, or refuses an anonymous socket when auth is required."""
         self.generations: dict[str, asyncio.Task[None]] = {}
         user = self.scope.get("user")
         if settings.LLM_REQUIRE_AUTH and not (user and user.is_authenticated):
@@ -54,7 +54,7 @@ class ChatConsumer(NoHopDispatchMixin, AsyncJsonWebsocketConsumer):  # type: ign
             await self._cancel_generations()
 
     async def disconnect(self, code: int) -> None:
-        """Called when the socket closes: cancels every running generation and waits until each saved its part."""
+        """When the socket closes: cancels every running generation and waits until each saved its part."""
         await self._cancel_generations()
 
     async def _cancel_generations(self) -> None:
@@ -65,7 +65,7 @@ class ChatConsumer(NoHopDispatchMixin, AsyncJsonWebsocketConsumer):  # type: ign
         await asyncio.shield(asyncio.gather(*tasks, return_exceptions=True))
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any) -> None:
-        """Called for each frame: a frame that is not a JSON text message gets an error, not a closed socket."""
+        """Each frame: one that is not a JSON text message gets an error, not a closed socket."""
         if text_data is None:
             await self._error("", "Send JSON text frames, not binary ones.")
             return
@@ -78,7 +78,7 @@ class ChatConsumer(NoHopDispatchMixin, AsyncJsonWebsocketConsumer):  # type: ign
         await self.receive_json(content, **kwargs)
 
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
-        """Called for each client message; returns at once so the next message (a stop) is read promptly."""
+        """Each client message; returns at once, so that the next message (a stop) is read promptly."""
         kind = content.get("type") if isinstance(content, dict) else None
         gen_id = str(content.get("id", "")) if isinstance(content, dict) else ""
         if kind == "prompt":
