@@ -15,23 +15,9 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 def test_every_stream_of_each_backend_is_counted_by_the_client_and_by_the_simulator(tmp_path: Path) -> None:
     out = tmp_path / "http_backend.json"
-    options = [
-        "--concurrency",
-        "6",
-        "--rounds",
-        "2",
-        "--tokens",
-        "4",
-        "--token-ms",
-        "5",
-        "--ttft-ms",
-        "20",
-        "--quiet-below",
-        "0",
-        "--pause",
-        "0",
-    ]
-    command = [sys.executable, "benchmarks/http_backend.py", *options, "--json", str(out)]
+    options = {"--concurrency": 6, "--rounds": 2, "--tokens": 4, "--token-ms": 5, "--ttft-ms": 20, "--pause": 0}
+    argv = [str(part) for option in options.items() for part in option]
+    command = [sys.executable, "benchmarks/http_backend.py", *argv, "--quiet-below", "0", "--json", str(out)]
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     results = json.loads(out.read_text())["results"]
