@@ -46,12 +46,13 @@ async def test_every_user_sends_requests_per_user_requests(fake_app: FakeApp) ->
 async def test_a_run_records_every_result_in_order_of_start(fake_app: FakeApp) -> None:
     run = await slow_json_run(fake_app, 5, requests_per_user=2)
     starts = [r.started for r in run.results]
-    assert starts == sorted(starts)
+    assert len(starts) == 10 and starts == sorted(starts)
     assert all(r.ok for r in run.results)
 
 
 async def test_no_request_starts_before_the_release_nor_ends_after_the_run(fake_app: FakeApp) -> None:
     run = await slow_json_run(fake_app, 10)
+    assert len(run.results) == 10
     assert all(run.wall_start <= r.started and r.started + r.total_s <= run.wall_end + 1e-9 for r in run.results)
 
 
@@ -62,7 +63,7 @@ async def test_a_run_bounded_by_duration_starts_no_request_after_it(fake_app: Fa
     )
     assert run.requests_per_user is None and run.duration_s == 0.5
     assert {body["prompt"].split(" request")[0] for body in fake_app.bodies} == {"user 0", "user 1", "user 2"}
-    assert all(r.started < run.wall_start + 0.5 for r in run.results)
+    assert run.results and all(r.started < run.wall_start + 0.5 for r in run.results)
 
 
 async def test_a_run_measures_the_load_generators_own_cpu(fake_app: FakeApp) -> None:
