@@ -109,7 +109,7 @@ def test_an_anonymous_visitor_is_sent_to_the_login_page(browser, daphne):
     context.close()
 
 
-RACE_USERS = 12
+RACE_USERS = 32  # the README's scenario: 32 users, seven rounds on the pool
 
 
 def timeline(page, lane: str) -> list[dict[str, float | str]]:
