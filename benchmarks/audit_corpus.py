@@ -7,8 +7,8 @@ configuration of its own) and compares:
 
 - found: annotated problems with a finding of the same rule on the same line of the same file;
 - missed: the annotated problems without one;
-- false alarms: error and warning findings that match no annotation (findings on ``[[ignore]]`` places, dead code
-  the annotation names, and ``info`` findings are not counted).
+- false alarms: error and warning findings that match no annotation (findings on ``[[ignore]]`` places or in
+  ``[[ignore]]`` files, dead code the annotation names, and ``info`` findings are not counted).
 
     python benchmarks/audit_corpus.py [--mirrors DIR] [--markdown] [--json] [--verbose]
 
@@ -114,7 +114,10 @@ def score(path: Path, mirrors: Path) -> Score:
     if repository is None:
         result.skipped = f"no mirror of {data['repo']} under {mirrors}"
         return result
-    ignored = set(places(data.get("ignore", [])))
+    ignores = data.get("ignore", [])
+    ignored = set(places([e for e in ignores if "line" in e]))
+    # An ignore naming only a path: the whole file is dead code at this commit.
+    dead_files = {str(e["path"]) for e in ignores if "line" not in e}
     with tempfile.TemporaryDirectory() as folder:
         extract(repository, data["commit"], Path(folder))
         findings = audit_path(Path(folder), config=Config())
@@ -123,7 +126,9 @@ def score(path: Path, mirrors: Path) -> Score:
     result.missed = [p for p in result.annotated if p not in reported]
     expected = set(result.annotated) | ignored
     result.false_alarms = [
-        f for f in findings if f.severity != Severity.INFO and (f.path, f.line, f.rule) not in expected
+        f
+        for f in findings
+        if f.severity != Severity.INFO and (f.path, f.line, f.rule) not in expected and f.path not in dead_files
     ]
     return result
 

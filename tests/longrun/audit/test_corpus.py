@@ -32,9 +32,10 @@ def test_each_annotation_names_a_commit_and_places_each_problem_with_a_known_rul
     assert set(data) >= {"repo", "commit", "shape", "annotated"}
     assert len(data["commit"]) == 40
     for entry in [*data.get("problems", []), *data.get("ignore", [])]:
-        assert entry["rule"] in RULES, entry
-        assert entry["path"].endswith(".py") and entry["line"] > 0 and entry["why"].strip(), entry
+        assert entry["path"].endswith(".py") and entry["why"].strip(), entry
         assert set(entry) <= {"path", "line", "rule", "why", "added"}, entry
+        if "line" in entry or entry in data.get("problems", []):  # an ignore may name a whole (dead) file
+            assert entry["rule"] in RULES and entry["line"] > 0, entry
 
 
 def test_the_corpus_has_ten_projects_or_more():
