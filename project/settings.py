@@ -155,6 +155,8 @@ if REDIS_URL:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}}}
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+# Every key this project writes to Redis (rate-limit windows, cross-process locks) starts with this.
+REDIS_KEY_PREFIX = os.environ.get("REDIS_KEY_PREFIX", "longrun")
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -216,6 +218,21 @@ LLM_REQUIRE_AUTH = env_bool("LLM_REQUIRE_AUTH", False)
 # How often (seconds, at most) a process that records calls looks for calls left streaming by a dead process and
 # closes them as errors (llm_app/recovery.py); it also looks once at its first call, so a restart cleans up.
 LLM_ORPHAN_SWEEP_S = env_float("LLM_ORPHAN_SWEEP_S", 60.0)
+
+# Limits that protect the upstream LLM (llm_app/services/limits.py, rate_limit.py; docs/deployment.md).
+# LLM_MAX_IN_FLIGHT: LLM calls one process runs at once, every path together (0: no cap). A call past it waits up
+# to LLM_QUEUE_TIMEOUT seconds for a slot, then gets 503 with Retry-After and is recorded as rejected.
+LLM_MAX_IN_FLIGHT = env_int("LLM_MAX_IN_FLIGHT", 0)
+LLM_QUEUE_TIMEOUT = env_float("LLM_QUEUE_TIMEOUT", 10.0)
+# Generation requests per client (user, else IP address) in a sliding window: "30/min", "500/hour"; empty: none.
+# Counted in Redis when REDIS_URL is set (every process shares the count), else per process. Past it: 429.
+LLM_RATE_LIMIT = os.environ.get("LLM_RATE_LIMIT", "").strip()
+# Behind a proxy: the header it writes the client's address to (X-Real-IP, X-Forwarded-For), read only from
+# requests whose peer is in LLM_TRUSTED_PROXIES (addresses or networks). Empty: the peer's address is the client's.
+LLM_CLIENT_IP_HEADER = os.environ.get("LLM_CLIENT_IP_HEADER", "").strip()
+LLM_TRUSTED_PROXIES = [
+    p.strip() for p in os.environ.get("LLM_TRUSTED_PROXIES", "127.0.0.1,::1").split(",") if p.strip()
+]
 
 # Where `manage.py serve` starts the simulator; it must match LLM_BASE_URL to be used.
 LLM_SIMULATOR_TTFT_MS = env_int("LLM_SIMULATOR_TTFT_MS", 200)
