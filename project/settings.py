@@ -152,7 +152,15 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # Channels. Unset REDIS_URL means the in-memory layer: one process only, fine for the demo and tests.
 REDIS_URL = os.environ.get("REDIS_URL", "")
 if REDIS_URL:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}}}
+    # redis-py 8 reads with a 5 s socket timeout by default, exactly as long as channels_redis blocks in BZPOPMIN
+    # waiting for a message: every socket idle for 5 s would die with "Timeout reading" (channels_redis#422).
+    # Reads may take longer than that wait; a Redis that answers nothing for 15 s is still found dead.
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 15}]},
+        }
+    }
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 # Every key this project writes to Redis (rate-limit windows, cross-process locks) starts with this.
