@@ -29,10 +29,10 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
 
 from llm_app.server_env import migrated_sqlite_env  # noqa: E402
+from llm_app.servers import running_server  # noqa: E402
 from longrun.loadgen.clients import RequestResult, make_session, post_sse, websocket  # noqa: E402
 from longrun.loadgen.runner import raise_nofile_limit, run_load  # noqa: E402
 from longrun.proxy import running_nginx  # noqa: E402
-from longrun.servers import running_server  # noqa: E402
 from longrun.simulator import SimulatorConfig, SimulatorProcess  # noqa: E402
 
 SITE = ROOT / "deploy" / "nginx" / "longrun.conf"
