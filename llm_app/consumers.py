@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from typing import Any
 
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
@@ -26,6 +27,8 @@ from llm_app.models import CallPath, Interface, Status
 from llm_app.services import llm
 from llm_app.services.recording import ConversationNotFound
 from llm_app.services.schemas import BadRequest, ChatRequest, validate_chat_request
+
+logger = logging.getLogger(__name__)
 
 # Close code for "authentication required", in the 4000-4999 range applications may use.
 CLOSE_UNAUTHENTICATED = 4401
@@ -139,6 +142,11 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
                     # After a stop the socket is still open and the client waits for this generation's end.
                     await self._send_quietly({"type": "done", "id": gen_id, **generation.result.as_dict()})
             raise
+        except Exception as exc:  # noqa: BLE001 (a send to a socket that just closed: the server's own exception)
+            if generation is not None:
+                # Left suspended, the generation would never save its part nor close its upstream request.
+                await generation.aclose()
+            logger.info("Generation %r ended early: the socket could not take its next message (%r).", gen_id, exc)
 
     async def _send_quietly(self, message: dict[str, Any]) -> None:
         # On a disconnect the socket is already gone; the partial answer is saved, there is no one to tell.

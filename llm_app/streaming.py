@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
 from typing import Any
 
 from django.http import StreamingHttpResponse
@@ -36,16 +36,36 @@ def sse_events(generation: Generation) -> Iterator[bytes]:
         generation.close()
 
 
-async def asse_events(generation: AsyncGeneration) -> AsyncIterator[bytes]:
-    """The async view's body: iterated by Django's ASGI handler, cancelled by it on client disconnect."""
-    try:
-        async for event in generation:
-            yield frame(event)
-    finally:
-        await generation.aclose()
+class AsyncSSEBody:
+    """The async view's body: iterated by Django's ASGI handler, cancelled by it on client disconnect.
+
+    Django registers the body's ``close()`` and calls it (in a thread) when the response ends, also when the
+    client left before a byte was read: then the generation was never iterated and is closed here.
+    """
+
+    def __init__(self, generation: AsyncGeneration) -> None:
+        self.generation = generation
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self._events()
+
+    async def _events(self) -> AsyncIterator[bytes]:
+        try:
+            async for event in self.generation:
+                yield frame(event)
+        finally:
+            await self.generation.aclose()
+
+    def close(self) -> None:
+        self.generation.close_unstarted()
 
 
-def sse_response(body: Iterable[bytes] | AsyncIterator[bytes]) -> StreamingHttpResponse:
+def asse_events(generation: AsyncGeneration) -> AsyncSSEBody:
+    """The async view's body for ``generation``."""
+    return AsyncSSEBody(generation)
+
+
+def sse_response(body: Iterable[bytes] | AsyncIterable[bytes]) -> StreamingHttpResponse:
     response = StreamingHttpResponse(body, content_type="text/event-stream")
     response["Cache-Control"] = "no-cache"
     # nginx and similar proxies buffer responses by default, which would undo the streaming.

@@ -320,6 +320,17 @@ class AsyncGeneration:
         self._started = True
         return await anext(self._events)
 
+    def close_unstarted(self) -> None:
+        """Sync (a worker thread): saves a generation never iterated as cancelled; no-op once iteration began.
+
+        A response can be abandoned before its body is read (the client left while Django was about to send
+        it): the body's ``finally`` never runs then, and nothing else would ever close the call.
+        """
+        if self._started or self.result is not None:
+            return
+        self.result = _Tally().result(self.record, Status.CANCELLED)
+        recording.finish(record=self.record, **_finish_kwargs(self.result))
+
     async def aclose(self) -> None:
         """Called when the consumer stops early: saves the partial answer as cancelled."""
         if self._started:
@@ -349,11 +360,16 @@ class AsyncGeneration:
             status = Status.ERROR
             http_status, message = describe_failure(exc)
         finally:
-            if upstream is not None:
-                # Closing the response is what tells the LLM server to stop generating (and billing).
-                await asyncio.shield(upstream.close())
             self.result = tally.result(self.record, status)
-            await recording.afinish(record=self.record, **_finish_kwargs(self.result, message))
+            # The save starts first, in a task of its own: a second cancellation (a server giving up on a slow
+            # cleanup) may interrupt the awaits below, never the save.
+            save = recording.detach(recording.afinish(record=self.record, **_finish_kwargs(self.result, message)))
+            try:
+                if upstream is not None:
+                    # Closing the response is what tells the LLM server to stop generating (and billing).
+                    await asyncio.shield(upstream.close())
+            finally:
+                await asyncio.shield(save)
         if status == Status.ERROR:
             yield ErrorEvent(message=message, http_status=http_status, result=self.result)
         else:
