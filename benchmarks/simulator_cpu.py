@@ -14,7 +14,6 @@ import argparse
 import asyncio
 import json
 import platform
-import resource
 import statistics
 import sys
 import time
@@ -26,6 +25,7 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from longrun.loadgen.runner import raise_nofile_limit
 from longrun.simulator import SimulatorConfig, SimulatorProcess
 
 PROMPT = [{"role": "user", "content": "Benchmark the simulator with a steady stream of tokens."}]
@@ -50,7 +50,7 @@ class StreamResult:
 
 
 async def on_headers_sent(session: aiohttp.ClientSession, context: object, params: object) -> None:
-    """Called by aiohttp's tracing once a request is on the wire: separates the ramp-up from the reply."""
+    """aiohttp's tracing hook once a request is on the wire: separates the ramp-up from the reply."""
     result = context.trace_request_ctx  # type: ignore[attr-defined]
     result.sent_at = time.perf_counter() - result.sent_at
 
@@ -64,14 +64,14 @@ class Sampler:
     samples: list[int] = field(default_factory=list)
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Called as a task for the whole benchmark."""
+        """Samples until cancelled (a task for the whole benchmark)."""
         while not stop.is_set():
             rss = self.process.memory_info().rss
             self.peak_rss = max(self.peak_rss, rss)
             await asyncio.sleep(0.05)
 
     def peak(self) -> int:
-        """Called at the end: the kernel's high-water mark if readable, else the sampled peak."""
+        """The kernel's high-water mark if readable, else the sampled peak."""
         try:
             for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
                 if line.startswith("VmHWM:"):
@@ -82,7 +82,7 @@ class Sampler:
 
 
 async def one_stream(session: aiohttp.ClientSession, url: str, body: bytes) -> StreamResult:
-    """Called once per concurrent stream: reads it to the end and checks every chunk."""
+    """One concurrent stream: reads it to the end and checks every chunk."""
     result = StreamResult()
     # Holds the start until on_headers_sent turns it into the sending delay.
     started = result.sent_at = time.perf_counter()
@@ -111,7 +111,7 @@ async def one_stream(session: aiohttp.ClientSession, url: str, body: bytes) -> S
 
 
 async def load(base_url: str, simulator: psutil.Process, args: argparse.Namespace) -> int:
-    """Called once: runs the streams, measures, prints the report; returns the exit status."""
+    """Runs the streams, measures, prints the report; returns the exit status."""
     body = json.dumps({"model": "bench", "messages": PROMPT, "stream": True}).encode()
     me = psutil.Process()
     sampler = Sampler(simulator)
@@ -146,7 +146,7 @@ def report(
     me_cpu: float,
     peak_rss: int,
 ) -> None:
-    """Called at the end: prints the figures, one per line."""
+    """Prints the figures, one per line."""
     totals = sorted(r.total_s for r in results)
     served = sorted(r.end_after_sent_s for r in results)
     firsts = sorted(r.first_token_s for r in results if r.tokens)
@@ -177,7 +177,7 @@ def report(
 
 
 def main() -> int:
-    """Called when run as a script."""
+    """The script's entry point."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--streams", type=int, default=1000)
     parser.add_argument("--ttft-ms", type=float, default=200.0)
@@ -185,8 +185,7 @@ def main() -> int:
     parser.add_argument("--tokens", type=int, default=50)
     args = parser.parse_args()
     # Each stream holds a socket on both sides; the default soft limit may be as low as 1024.
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, args.streams * 2 + 256)), hard))
+    raise_nofile_limit(args.streams * 2 + 256)
     with SimulatorProcess(
         SimulatorConfig(ttft_ms=args.ttft_ms, token_ms=args.token_ms, tokens=args.tokens)
     ) as simulator:

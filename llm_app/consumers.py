@@ -10,7 +10,8 @@ Server -> client:
 
 A consumer handles its messages one at a time, so a generation that ran inside ``receive_json`` would hold
 back every ``stop`` until it finished. Each generation runs as its own task instead; ``stop`` cancels that
-task, and a disconnect cancels them all.
+task, and a disconnect cancels them all. ``NoHopDispatchMixin`` removes the thread hop Channels makes before
+each message (to close database connections this consumer never opens on that thread).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from llm_app.models import CallPath, Interface, Status
 from llm_app.services import llm
 from llm_app.services.recording import ConversationNotFound
 from llm_app.services.schemas import BadRequest, ChatRequest, validate_chat_request
+from longrun.consumers import NoHopDispatchMixin
 
 logger = logging.getLogger(__name__)
 
@@ -35,9 +37,9 @@ CLOSE_UNAUTHENTICATED = 4401
 MAX_ACTIVE_GENERATIONS = 8
 
 
-class ChatConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
+class ChatConsumer(NoHopDispatchMixin, AsyncJsonWebsocketConsumer):  # type: ignore[misc]
     async def connect(self) -> None:
-        """Called on the WebSocket handshake: accepts, or refuses an anonymous socket when auth is required."""
+        """On the handshake: accepts, or refuses an anonymous socket when auth is required."""
         self.generations: dict[str, asyncio.Task[None]] = {}
         user = self.scope.get("user")
         if settings.LLM_REQUIRE_AUTH and not (user and user.is_authenticated):
@@ -55,7 +57,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             await self._cancel_generations()
 
     async def disconnect(self, code: int) -> None:
-        """Called when the socket closes: cancels every running generation and waits until each saved its part."""
+        """When the socket closes: cancels every running generation and waits until each saved its part."""
         await self._cancel_generations()
 
     async def _cancel_generations(self) -> None:
@@ -66,7 +68,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         await asyncio.shield(asyncio.gather(*tasks, return_exceptions=True))
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any) -> None:
-        """Called for each frame: a frame that is not a JSON text message gets an error, not a closed socket."""
+        """Each frame: one that is not a JSON text message gets an error, not a closed socket."""
         if text_data is None:
             await self._error("", "Send JSON text frames, not binary ones.")
             return
@@ -79,7 +81,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         await self.receive_json(content, **kwargs)
 
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
-        """Called for each client message; returns at once so the next message (a stop) is read promptly."""
+        """Each client message; returns at once, so that the next message (a stop) is read promptly."""
         kind = content.get("type") if isinstance(content, dict) else None
         gen_id = str(content.get("id", "")) if isinstance(content, dict) else ""
         if kind == "prompt":

@@ -49,8 +49,11 @@ def migrate(env: Mapping[str, str]) -> None:
         check=False,
     )
     if done.returncode:
-        output = (done.stdout + done.stderr).strip()[-2000:]
-        raise RuntimeError(f"migrate failed for {env.get('DATABASE_URL')!r} (status {done.returncode}):\n{output}")
+        output = (done.stdout + done.stderr).strip()
+        reason = output.splitlines()[-1] if output else "no output"
+        raise RuntimeError(
+            f"migrate failed for {env.get('DATABASE_URL')!r} (status {done.returncode}): {reason}\n{output[-2000:]}"
+        )
 
 
 def migrated_sqlite_env(

@@ -27,7 +27,7 @@ def frame(event: Event) -> bytes:
 
 
 def sse_events(generation: Generation) -> Iterator[bytes]:
-    """The sync view's body: called by the WSGI server (or the ASGI bridge) one chunk at a time."""
+    """The sync view's body, read one chunk at a time (by the WSGI server, or the ASGI bridge's thread)."""
     try:
         for event in generation:
             yield frame(event)

@@ -1,7 +1,7 @@
 """``longrun COMMAND`` (the console script) and ``python -m longrun COMMAND``: the toolkit's commands that need
 no Django project.
 
-    longrun audit PATH [PATH ...] [--format text|json] [--select RULES] [--fix]
+    longrun audit PATH [PATH ...] [--format text|json|sarif] [--select RULES] [--ignore RULES] [--fix]
     longrun simulator [--host H] [--port P] [--ttft-ms MS] [--token-ms MS] [--tokens N] ...
 
 In a Django project the same are ``manage.py asgi_audit`` and ``manage.py llm_simulator``.

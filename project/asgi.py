@@ -1,8 +1,12 @@
-"""ASGI entry point: HTTP through Django, WebSockets through Channels (daphne, uvicorn, granian)."""
+"""ASGI entry point: HTTP through Django, WebSockets through Channels (daphne, uvicorn, granian).
+
+HTTP goes through longrun's handler rather than Django's: the same request cycle, without the thread Django's
+handler gives each request for its signals and its ``response.close`` (``longrun/asgi.py`` says why).
+"""
 
 import os
 
-from django.core.asgi import get_asgi_application
+from longrun.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
 

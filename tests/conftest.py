@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import json
-import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
@@ -23,25 +21,25 @@ class Simulator:
     ttft_ms: int
     token_ms: int
     tokens: int
+    process: SimulatorProcess = field(repr=False, compare=False)
 
     @property
     def reply_ms(self) -> int:
         return self.ttft_ms + self.tokens * self.token_ms
 
     def stats(self) -> dict[str, int]:
-        """Called by sync tests: the simulator's counters."""
-        with urllib.request.urlopen(self.url.removesuffix("/v1") + "/stats", timeout=5) as reply:
-            return json.load(reply)  # type: ignore[no-any-return]
+        """The simulator's counters (``GET /stats``)."""
+        return self.process.stats()
 
     async def astats(self) -> dict[str, int]:
-        """Called by async tests: the same counters, fetched off the event loop."""
+        """The same counters, fetched off the event loop."""
         return await asyncio.to_thread(self.stats)
 
 
 @contextmanager
 def _simulator(ttft_ms: int, token_ms: int, tokens: int) -> Iterator[Simulator]:
     with SimulatorProcess(SimulatorConfig(ttft_ms=ttft_ms, token_ms=token_ms, tokens=tokens)) as process:
-        yield Simulator(url=process.base_url, ttft_ms=ttft_ms, token_ms=token_ms, tokens=tokens)
+        yield Simulator(url=process.base_url, ttft_ms=ttft_ms, token_ms=token_ms, tokens=tokens, process=process)
 
 
 @pytest.fixture(scope="session")

@@ -1,22 +1,17 @@
-"""Small helpers the tests share: reading Server-Sent Events and counting rows."""
+"""Small helpers the tests share: reading Server-Sent Events, counting rows, finding planted audit markers."""
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Any
 
+from longrun.loadgen import sse
+
 
 def parse_sse(raw: bytes) -> list[tuple[str, dict[str, Any]]]:
-    """Splits an SSE body into (event, data) pairs."""
-    events = []
-    for block in raw.decode().split("\n\n"):
-        if not block.strip():
-            continue
-        fields = dict(line.split(": ", 1) for line in block.splitlines())
-        events.append((fields["event"], json.loads(fields["data"])))
-    return events
+    """An SSE body as (event, JSON data) pairs, read by the load generator's parser."""
+    return [(event.event, event.json()) for event in sse.parse(raw)]
 
 
 def row_counts() -> dict[str, int]:

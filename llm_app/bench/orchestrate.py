@@ -11,8 +11,6 @@ from __future__ import annotations
 import asyncio
 import os
 import platform
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -25,6 +23,8 @@ from typing import Any
 import psutil  # type: ignore[import-untyped]
 
 from llm_app.bench.scenarios import FLOOR_APP, Scenario, Target
+from llm_app.server_env import migrate, sqlite_url
+from llm_app.server_env import server_env as environment_of_server
 from longrun.loadgen.figures import summarize
 from longrun.loadgen.procstats import ProcessTreeSampler, sample_tree
 from longrun.loadgen.runner import run_load
@@ -95,17 +95,15 @@ def _workspace() -> Iterator[Path]:
 
 def server_env(workspace: Path, llm_url: str, database_url: str | None = None) -> dict[str, str]:
     # Production-like: DEBUG off (no query log growing under load), a database of the run's own.
-    return {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "project.settings",
-        "DJANGO_DEBUG": "false",
-        "DJANGO_SECRET_KEY": "compare-servers-benchmark-key-not-for-production",
-        "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "DJANGO_STATIC_ROOT": str(workspace / "static"),
-        "DATABASE_URL": database_url or f"sqlite:///{workspace / 'bench.sqlite3'}",
-        "LLM_BASE_URL": llm_url,
-        "LLM_MAX_RETRIES": "0",
-    }
+    return environment_of_server(
+        database_url=database_url or sqlite_url(workspace, "bench.sqlite3"),
+        llm_url=llm_url,
+        DJANGO_DEBUG="false",
+        DJANGO_SECRET_KEY="compare-servers-benchmark-key-not-for-production",
+        DJANGO_ALLOWED_HOSTS="127.0.0.1,localhost",
+        DJANGO_STATIC_ROOT=str(workspace / "static"),
+        LLM_MAX_RETRIES="0",
+    )
 
 
 def _payload(user: int, request: int) -> dict[str, Any]:
@@ -173,7 +171,7 @@ def compare(scenario: Scenario, *, command: str, progress: Progress = lambda _: 
         ) as simulator,
     ):
         env = server_env(workspace, simulator.base_url, scenario.database_url)
-        subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True)
+        migrate(env)
         for server in dict.fromkeys(t.server for t in targets):
             mine = [t for t in targets if t.server == server]
             progress(f"starting {server}")

@@ -90,7 +90,7 @@ def _summarize(rows: list[_Row]) -> tuple[int, int, int, int, list[float], list[
 
 
 def history(range_: Range, *, now: datetime | None = None) -> History:
-    """Called by the dashboard view (sync, per page load): the last hour's or day's calls, bucketed and grouped."""
+    """The last hour's or day's finished calls, bucketed and grouped (sync: runs per page load)."""
     span, width = RANGES[range_]
     end = now or timezone.now()
     since = end - span

@@ -34,7 +34,8 @@ def complete(request: HttpRequest, chat: ChatRequest) -> HttpResponseBase:
 @api_endpoint
 def stream(request: HttpRequest, chat: ChatRequest) -> HttpResponseBase:
     try:
-        generation = llm.stream(request=chat, path=CallPath.SYNC, interface=interface_of(request))
+        # Starting the generation sends the LLM request from this thread (LR201, as in `complete` above).
+        generation = llm.stream(request=chat, path=CallPath.SYNC, interface=interface_of(request))  # noqa: LR201
     except ConversationNotFound as exc:
         return not_found_response(exc)
     # Under ASGI Django would read a sync iterator into a list before sending a byte; the bridge hands it over

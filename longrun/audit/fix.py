@@ -1,126 +1,101 @@
-"""``--fix``: the mechanical, safe rewrites inside async functions, made with libcst so formatting and comments stay.
+"""``--fix``: the rewrites the rules mark as mechanical and safe, applied with libcst so formatting and comments stay.
 
-Three kinds of rewrite: ``time.sleep(x)`` becomes ``await asyncio.sleep(x)`` (importing asyncio); a sync ORM call
-with an ``a``-prefixed twin becomes ``await`` of the twin (``qs.get(...)`` -> ``await qs.aget(...)``,
-``obj.save()`` -> ``await obj.asave()``, ``get_object_or_404(...)`` -> ``await aget_object_or_404(...)``, importing
-the twin); a ``for`` loop or comprehension over a QuerySet becomes ``async for``. The audit picks the places (it
-knows which receivers are QuerySets); anything else stays a finding.
+The audit finds the places (each finding of a fixable rule carries an ``Edit``); each rule's ``fixer`` rewrites its
+node. Then the imports: the ones the rewritten code needs are added where an import sorter would put them (into an
+existing ``from x import ...`` of the same module, else among the imports of the same section, in order), and the
+ones the rewrite left unused (``import time`` after ``time.sleep`` became ``asyncio.sleep``) are removed.
 """
 
 from __future__ import annotations
 
 import ast
 import difflib
+import sys
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
 
-from longrun.audit import catalog
-from longrun.audit.async_rules import SLEEP, SYNC_ITERATION, SYNC_ORM, blocking_hits
-from longrun.audit.infer import Context
-from longrun.audit.walker import Module, load_project, own_nodes
+from longrun.audit.config import Config, find_config
+from longrun.audit.engine import audit_path
+from longrun.audit.model import RULES, Edit, Fixer
 
-# QuerySet.iterator() has a twin, aiterator(), but it is iterated with `async for`, not awaited: not mechanical.
-NOT_AWAITABLE = frozenset({"iterator"})
-SLEEP_FIX = "sleep"
-TWIN_FIX = "twin"
-FUNCTION_FIX = "function:"  # followed by the twin's qualified name
-ASYNC_FOR_FIX = "async for"
-
-# Keyed by the span of the call (chained calls, `qs.filter().count()`, share their start) or, for a loop, of the
-# expression it iterates, with what is there ("call" or "loop").
-Span = tuple[int, int, int, int, str]
-Targets = dict[Span, str]
+Span = tuple[int, int, int, int]
 
 
-def _span(node: ast.expr, what: str) -> Span:
-    return node.lineno, node.col_offset, node.end_lineno or 0, node.end_col_offset or 0, what
+@dataclass
+class FixResult:
+    """What ``--fix`` did: the unified diff of the files it rewrote, and how many rewrites."""
+
+    diff: str = ""
+    rewrites: int = 0
+    files: list[str] = field(default_factory=list)
+
+    def report(self, root: Path) -> str:
+        """The diff, or a sentence saying there was nothing to rewrite."""
+        if not self.rewrites:
+            return f"--fix: nothing to rewrite under {root} (no finding there has a mechanical fix)."
+        noun = "rewrite" if self.rewrites == 1 else "rewrites"
+        files = "file" if len(self.files) == 1 else "files"
+        return f"{self.diff}--fix: {self.rewrites} {noun} in {len(self.files)} {files}."
 
 
-def fix_targets(ctx: Context, chosen: Iterable[str]) -> dict[Module, Targets]:
-    """The calls to rewrite, by module and span: direct hits in async functions, never in a generator expression."""
-    wanted = {rule.id for rule in (SLEEP, SYNC_ORM, SYNC_ITERATION)} & set(chosen)
-    targets: dict[Module, Targets] = {}
-    for fn in ctx.project.functions():
-        if not fn.is_async:
-            continue
-        # An await inside a generator expression would turn it into an async generator: leave those alone.
-        in_genexp = {id(n) for g in own_nodes(fn.node) if isinstance(g, ast.GeneratorExp) for n in ast.walk(g)}
-        for hit in blocking_hits(ctx, fn):
-            call = hit.node
-            if hit.rule.id not in wanted or id(call) in in_genexp:
-                continue
-            if isinstance(call, ast.For | ast.comprehension):
-                targets.setdefault(fn.module, {})[_span(call.iter, "loop")] = ASYNC_FOR_FIX
-            if not isinstance(call, ast.Call) or hit.rule is SYNC_ITERATION:
-                continue
-            span = _span(call, "call")
-            qualname = ctx.scope(fn).qualify(call.func) or ""
-            if hit.rule is SLEEP:
-                targets.setdefault(fn.module, {})[span] = SLEEP_FIX
-            elif qualname in catalog.SYNC_DB_FUNCTIONS:
-                twin = f"{qualname.rpartition('.')[0]}.{catalog.SYNC_DB_FUNCTIONS[qualname]}"
-                targets.setdefault(fn.module, {})[span] = FUNCTION_FIX + twin
-            elif isinstance(call.func, ast.Attribute) and _has_twin(call.func.attr):
-                targets.setdefault(fn.module, {})[span] = TWIN_FIX
-    return targets
-
-
-def _has_twin(method: str) -> bool:
-    return method not in NOT_AWAITABLE and method in catalog.QUERYSET_SQL | catalog.INSTANCE_SQL
-
-
-class _AsyncRewrite(cst.CSTTransformer):
-    """Rewrites the target calls into awaits, parenthesised where an attribute, index or call follows."""
+class _Rewrite(cst.CSTTransformer):
+    """Applies each edit's fixer at its span, parenthesising an await where an attribute, index or call follows."""
 
     METADATA_DEPENDENCIES = (PositionProvider,)
 
-    def __init__(self, targets: Targets) -> None:
+    def __init__(self, edits: dict[tuple[Span, str], tuple[Edit, Fixer]]) -> None:
         super().__init__()
-        self.targets = targets
-        self.imports: set[str] = set()  # statements the rewritten calls need, e.g. "import asyncio"
+        self.by_span: dict[Span, list[tuple[Edit, Fixer]]] = {}
+        for (span, _what), item in edits.items():
+            self.by_span.setdefault(span, []).append(item)
+        self.applied = 0
+        self.dropped: set[str] = set()  # names the rewritten code no longer uses (candidates for import removal)
+
+    def _span(self, node: cst.CSTNode) -> Span:
+        where = self.get_metadata(PositionProvider, node)
+        return where.start.line, where.start.column, where.end.line, where.end.column
+
+    def _apply(self, original: cst.CSTNode, updated: cst.CSTNode, loop: bool) -> cst.CSTNode:
+        target = original.iter if loop else original  # type: ignore[attr-defined]
+        for edit, fixer in self.by_span.get(self._span(target), []):
+            if (edit.what == "loop") != loop:
+                continue
+            if isinstance(updated, cst.Call) and edit.what != "loop":
+                self.dropped |= _names(updated.func)
+            updated = fixer(updated, edit)
+            self.applied += 1
+        return updated
 
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression:
         updated_node = updated_node.with_changes(func=_wrapped(updated_node.func))
-        kind = self._target(original_node, "call")
-        func = updated_node.func
-        if kind == SLEEP_FIX:
-            self.imports.add("import asyncio")
-            call = updated_node.with_changes(func=cst.Attribute(value=cst.Name("asyncio"), attr=cst.Name("sleep")))
-        elif kind == TWIN_FIX and isinstance(func, cst.Attribute):
-            call = updated_node.with_changes(func=func.with_changes(attr=cst.Name("a" + func.attr.value)))
-        elif kind is not None and kind.startswith(FUNCTION_FIX):
-            module, _, twin = kind.removeprefix(FUNCTION_FIX).rpartition(".")
-            if isinstance(func, cst.Attribute):  # shortcuts.get_object_or_404(...): the module is at hand
-                call = updated_node.with_changes(func=func.with_changes(attr=cst.Name(twin)))
-            else:
-                self.imports.add(f"from {module} import {twin}")
-                call = updated_node.with_changes(func=cst.Name(twin))
-        else:
-            return updated_node
-        return cst.Await(expression=call)
+        return self._apply(original_node, updated_node, loop=False)  # type: ignore[return-value]
 
-    def leave_For(self, original_node: cst.For, updated_node: cst.For) -> cst.For:
-        if self._target(original_node.iter, "loop") == ASYNC_FOR_FIX:
-            return updated_node.with_changes(asynchronous=cst.Asynchronous())
-        return updated_node
+    def leave_Name(self, original_node: cst.Name, updated_node: cst.Name) -> cst.BaseExpression:
+        return self._apply(original_node, updated_node, loop=False)  # type: ignore[return-value]
 
-    def leave_CompFor(self, original_node: cst.CompFor, updated_node: cst.CompFor) -> cst.CompFor:
-        if self._target(original_node.iter, "loop") == ASYNC_FOR_FIX:
-            return updated_node.with_changes(asynchronous=cst.Asynchronous())
-        return updated_node
-
-    def _target(self, node: cst.CSTNode, what: str) -> str | None:
-        where = self.get_metadata(PositionProvider, node)
-        return self.targets.get((where.start.line, where.start.column, where.end.line, where.end.column, what))
-
-    def leave_Attribute(self, original_node: cst.Attribute, updated_node: cst.Attribute) -> cst.Attribute:
-        return updated_node.with_changes(value=_wrapped(updated_node.value))
+    def leave_Attribute(self, original_node: cst.Attribute, updated_node: cst.Attribute) -> cst.BaseExpression:
+        updated_node = updated_node.with_changes(value=_wrapped(updated_node.value))
+        return self._apply(original_node, updated_node, loop=False)  # type: ignore[return-value]
 
     def leave_Subscript(self, original_node: cst.Subscript, updated_node: cst.Subscript) -> cst.Subscript:
         return updated_node.with_changes(value=_wrapped(updated_node.value))
+
+    def leave_For(self, original_node: cst.For, updated_node: cst.For) -> cst.For:
+        return self._apply(original_node, updated_node, loop=True)  # type: ignore[return-value]
+
+    def leave_CompFor(self, original_node: cst.CompFor, updated_node: cst.CompFor) -> cst.CompFor:
+        return self._apply(original_node, updated_node, loop=True)  # type: ignore[return-value]
+
+
+def _names(expr: cst.BaseExpression) -> set[str]:
+    """The root name of a replaced function (``time`` of ``time.sleep``, ``get_object_or_404``)."""
+    while isinstance(expr, cst.Attribute):
+        expr = expr.value
+    return {expr.value} if isinstance(expr, cst.Name) else set()
 
 
 def _wrapped(expr: cst.BaseExpression) -> cst.BaseExpression:
@@ -130,69 +105,229 @@ def _wrapped(expr: cst.BaseExpression) -> cst.BaseExpression:
     return expr
 
 
-def rewrite(source: str, targets: Targets) -> str:
-    """The source with the target calls rewritten, and the imports they need (asyncio, a twin) added."""
-    transformer = _AsyncRewrite(targets)
+def rewrite(
+    source: str, edits: Iterable[tuple[Edit, Fixer]], first_party: frozenset[str] = frozenset()
+) -> tuple[str, int]:
+    """The source with the edits applied and its imports adjusted; and how many edits applied."""
+    keyed = {((e.line, e.col, e.end_line, e.end_col), e.what): (e, f) for e, f in edits}
+    transformer = _Rewrite(keyed)
     tree = MetadataWrapper(cst.parse_module(source)).visit(transformer)
-    present = _top_level_imports(source)
-    # Each goes in at the same place, so the last inserted comes first: `import asyncio` ahead of `from django...`.
-    for statement in sorted(transformer.imports - present, key=lambda s: (s.startswith("from"), s), reverse=True):
-        tree = _with_import(tree, statement)
-    return tree.code
+    if not transformer.applied:
+        return source, 0
+    needed = {statement for edit, _ in keyed.values() for statement in edit.imports}
+    code = tree.code
+    for statement in sorted(needed):
+        code = add_import(code, statement, first_party)
+    return _remove_unused(code, transformer.dropped), transformer.applied
 
 
-def _top_level_imports(source: str) -> set[str]:
-    """The module's top-level imports, one statement per name, as ``_with_import`` would write them."""
-    found: set[str] = set()
-    for stmt in ast.parse(source).body:
-        if isinstance(stmt, ast.Import):
-            found |= {f"import {a.name}" for a in stmt.names if a.asname is None}
-        elif isinstance(stmt, ast.ImportFrom) and stmt.module and not stmt.level:
-            found |= {f"from {stmt.module} import {a.name}" for a in stmt.names if a.asname is None}
+def _remove_unused(code: str, names: set[str]) -> str:
+    """Drops, from the top-level imports, the names the rewrite stopped using (and that nothing else uses)."""
+    tree = ast.parse(code)
+    used = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+    used |= {_root(n) for n in ast.walk(tree) if isinstance(n, ast.Attribute)}
+    unused = names - used
+    if not unused:
+        return code
+    module = cst.parse_module(code)
+    body: list[cst.CSTNode] = []
+    carried: list[cst.EmptyLine] | None = None  # the spacing of a removed statement, for the next one
+    for statement in module.body:
+        if carried is not None:
+            # The next statement keeps the wider of the two spacings; at the top of the file, the removed one's.
+            own = list(statement.leading_lines)
+            statement = statement.with_changes(leading_lines=carried if not body or len(carried) > len(own) else own)
+            carried = None
+        if isinstance(statement, cst.SimpleStatementLine) and len(statement.body) == 1:
+            small = statement.body[0]
+            if isinstance(small, cst.Import | cst.ImportFrom) and not isinstance(small.names, cst.ImportStar):
+                kept = [alias for alias in small.names if _bound(alias) not in unused]
+                if not kept:
+                    carried = list(statement.leading_lines)
+                    continue
+                if len(kept) < len(small.names):
+                    kept[-1] = kept[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
+                    statement = statement.with_changes(body=[small.with_changes(names=kept)])
+        body.append(statement)
+    return module.with_changes(body=body).code
+
+
+def _root(node: ast.Attribute) -> str:
+    expr: ast.expr = node
+    while isinstance(expr, ast.Attribute):
+        expr = expr.value
+    return expr.id if isinstance(expr, ast.Name) else ""
+
+
+def _bound(alias: cst.ImportAlias) -> str:
+    if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
+        return alias.asname.name.value
+    name: cst.BaseExpression = alias.name
+    while isinstance(name, cst.Attribute):
+        name = name.value  # `import a.b` binds `a`
+    return name.value if isinstance(name, cst.Name) else ""
+
+
+# --- imports, placed as isort (and ruff's I rules) would ----------------------------------------------------------
+
+FUTURE, STDLIB, THIRD_PARTY, FIRST_PARTY = range(4)
+
+
+def _section(module: str, first_party: frozenset[str]) -> int:
+    top = module.split(".")[0]
+    if top == "__future__":
+        return FUTURE
+    if top in sys.stdlib_module_names:
+        return STDLIB
+    return FIRST_PARTY if top in first_party else THIRD_PARTY
+
+
+def _statement_key(node: ast.Import | ast.ImportFrom) -> tuple[int, str]:
+    # Within a section: `import x` lines first, then `from x import y`, each by module name.
+    if isinstance(node, ast.Import):
+        return 0, node.names[0].name.lower()
+    return 1, ("." * node.level + (node.module or "")).lower()
+
+
+def add_import(code: str, statement: str, first_party: frozenset[str] = frozenset()) -> str:
+    """``code`` with ``statement`` (``import x`` or ``from x import y``) added unless present: into an existing
+    ``from x import ...`` of the same module, else before the first import of its section that sorts after it."""
+    new = ast.parse(statement).body[0]
+    assert isinstance(new, ast.Import | ast.ImportFrom)
+    tree = ast.parse(code)
+    top = _leading_imports(tree)
+    lines = code.splitlines(keepends=True)
+    if isinstance(new, ast.Import):
+        if any(
+            isinstance(s, ast.Import) and any(a.name == new.names[0].name and not a.asname for a in s.names)
+            for s in top
+        ):
+            return code
+        module_name = new.names[0].name
+    else:
+        module_name = new.module or ""
+        name = new.names[0].name
+        for existing in top:
+            if isinstance(existing, ast.ImportFrom) and existing.module == module_name and not existing.level:
+                if any(a.name == name for a in existing.names):
+                    return code
+                return _merge_into(code, existing, name)
+    section = _section(module_name, first_party)
+    key = _statement_key(new)
+    insert_before: ast.stmt | None = None
+    last_before: ast.stmt | None = None
+    for existing in top:
+        existing_module = existing.names[0].name if isinstance(existing, ast.Import) else (existing.module or "")
+        existing_section = (
+            FIRST_PARTY
+            if isinstance(existing, ast.ImportFrom) and existing.level
+            else _section(existing_module, first_party)
+        )
+        if (existing_section, _statement_key(existing)) > (section, key):
+            insert_before = existing
+            break
+        last_before = existing
+    text = statement + "\n"
+    if insert_before is not None:
+        same = last_before is not None and _section_of(last_before, first_party) == section
+        after_same = _section_of(insert_before, first_party) == section
+        index = insert_before.lineno - 1
+        if not same and not after_same and last_before is not None:
+            text = text + "\n"  # a section of its own, between two others
+        elif not after_same and last_before is None:
+            text = text + "\n"
+        return "".join(lines[:index]) + text + "".join(lines[index:])
+    if last_before is not None:
+        index = last_before.end_lineno or last_before.lineno
+        separator = "" if _section_of(last_before, first_party) == section else "\n"
+        return "".join(lines[:index]) + separator + text + "".join(lines[index:])
+    return _after_docstring(code, tree, text)
+
+
+def _leading_imports(tree: ast.Module) -> list[ast.Import | ast.ImportFrom]:
+    """The module's import block: its imports before the first other statement (a docstring aside)."""
+    found: list[ast.Import | ast.ImportFrom] = []
+    for position, statement in enumerate(tree.body):
+        if isinstance(statement, ast.Import | ast.ImportFrom):
+            found.append(statement)
+        elif not (position == 0 and isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Constant)):
+            break
     return found
 
 
-def _with_import(tree: cst.Module, source: str) -> cst.Module:
-    """Adds an import statement as the first import after the docstring and ``__future__`` imports."""
-    body = list(tree.body)
+def _section_of(node: ast.stmt, first_party: frozenset[str]) -> int:
+    if isinstance(node, ast.ImportFrom):
+        return FIRST_PARTY if node.level else _section(node.module or "", first_party)
+    assert isinstance(node, ast.Import)
+    return _section(node.names[0].name, first_party)
+
+
+def _merge_into(code: str, existing: ast.ImportFrom, name: str) -> str:
+    """Adds ``name`` to an existing ``from x import a, b`` (names kept sorted, as isort keeps them)."""
+    module = cst.parse_module(code)
+    body = list(module.body)
+    for position, statement in enumerate(body):
+        if not (isinstance(statement, cst.SimpleStatementLine) and len(statement.body) == 1):
+            continue
+        small = statement.body[0]
+        if not isinstance(small, cst.ImportFrom) or isinstance(small.names, cst.ImportStar):
+            continue
+        if small.module is None or module.code_for_node(small.module) != existing.module or small.relative:
+            continue
+        aliases = [a.with_changes(comma=cst.MaybeSentinel.DEFAULT) for a in small.names]
+        aliases.append(cst.ImportAlias(name=cst.Name(name)))
+        aliases.sort(key=lambda a: module.code_for_node(a.name).lower())
+        body[position] = statement.with_changes(body=[small.with_changes(names=aliases)])
+        return module.with_changes(body=body).code
+    return code
+
+
+def _after_docstring(code: str, tree: ast.Module, text: str) -> str:
+    """No import yet: after the docstring and ``from __future__`` imports, a blank line before the code."""
+    lines = code.splitlines(keepends=True)
     index = 0
-    for position, stmt in enumerate(body):
-        first = stmt.body[0] if isinstance(stmt, cst.SimpleStatementLine) and stmt.body else None
-        is_docstring = position == 0 and isinstance(first, cst.Expr) and isinstance(first.value, cst.SimpleString)
-        is_future = (
-            isinstance(first, cst.ImportFrom)
-            and isinstance(first.module, cst.Name)
-            and first.module.value == "__future__"
-        )
-        if is_docstring or is_future:
-            index = position + 1
+    for position, statement in enumerate(tree.body):
+        is_docstring = position == 0 and isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Constant)
+        if is_docstring:
+            index = statement.end_lineno or statement.lineno
             continue
         break
-    statement = cst.parse_statement(source + "\n")
-    if index < len(body):
-        # Take over the blank lines before the statement it goes ahead of, so the spacing stays as it was; a def
-        # or class that now follows the import gets its two blank lines.
-        following = body[index]
-        statement = statement.with_changes(leading_lines=following.leading_lines)
-        gap = [] if isinstance(following, cst.SimpleStatementLine) else [cst.EmptyLine(), cst.EmptyLine()]
-        body[index] = following.with_changes(leading_lines=gap)
-    body.insert(index, statement)
-    return tree.with_changes(body=body)
+    prefix = "".join(lines[:index])
+    rest = "".join(lines[index:]).lstrip("\n")
+    separator = "\n" if prefix else ""
+    return prefix + separator + text + ("\n\n" if rest and not rest.startswith(("import", "from")) else "") + rest
 
 
-def fix_tree(root: Path, chosen: Iterable[str]) -> str:
-    """Called for ``--fix``: rewrites the files under root in place; returns the unified diff of what changed."""
-    ctx = Context(load_project(root))
+def fix_tree(root: Path, chosen: Iterable[str], *, config: Config | None = None) -> FixResult:
+    """Rewrites the files under ``root`` in place: the edits of the chosen rules' findings."""
+    config = config if config is not None else find_config(root)
+    findings = audit_path(root, chosen, config=config)
+    by_path: dict[str, list[tuple[Edit, Fixer]]] = {}
+    for item in findings:
+        rule = RULES[item.rule]
+        if item.edit is not None and rule.fixer is not None:
+            by_path.setdefault(item.path, []).append((item.edit, rule.fixer))
+    result = FixResult()
     diffs: list[str] = []
-    for module, targets in sorted(fix_targets(ctx, chosen).items(), key=lambda item: item[0].rel):
-        before = module.path.read_text(encoding="utf-8")
-        after = rewrite(before, targets)
+    first_party = _first_party(root)
+    for rel, edits in sorted(by_path.items()):
+        path = root if root.is_file() else root / rel
+        before = path.read_text(encoding="utf-8")
+        after, applied = rewrite(before, edits, first_party)
         if after == before:
             continue
-        module.path.write_text(after, encoding="utf-8")
+        path.write_text(after, encoding="utf-8")
+        result.rewrites += applied
+        result.files.append(rel)
         diffs.extend(
             difflib.unified_diff(
-                before.splitlines(keepends=True), after.splitlines(keepends=True), f"a/{module.rel}", f"b/{module.rel}"
+                before.splitlines(keepends=True), after.splitlines(keepends=True), f"a/{rel}", f"b/{rel}"
             )
         )
-    return "".join(diffs)
+    result.diff = "".join(diffs)
+    return result
+
+
+def _first_party(root: Path) -> frozenset[str]:
+    folder = root if root.is_dir() else root.parent
+    return frozenset(p.name for p in folder.iterdir() if (p / "__init__.py").exists() or p.suffix == ".py")

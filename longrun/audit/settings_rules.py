@@ -10,45 +10,55 @@ import ast
 from collections.abc import Iterator
 from typing import Protocol
 
-from longrun.audit.infer import Context
-from longrun.audit.model import Finding, Severity, finding, rule
-from longrun.audit.settings_source import UNKNOWN, Candidate, place_of, read_settings, settings_modules
-from longrun.audit.walker import Module, Project
+from longrun.audit.analysis.context import Context
+from longrun.audit.analysis.project import Module, Project
+from longrun.audit.model import Finding, Severity, check, rule
+from longrun.audit.settings_source import UNKNOWN, Candidate, alternatives, place_of, read_settings, settings_modules
 
 SYNC_MIDDLEWARE = rule(
     "LR401",
     Severity.WARNING,
     "Sync-only middleware in MIDDLEWARE (a function or class without async_capable)",
-    "Make it async-capable (`@sync_and_async_middleware`, or `async_capable = True` with an async `__acall__`), or "
+    message="`{entry}` is sync-only: every request to an async view crosses into a thread and back for it. Make it "
+    "async-capable.",
+    fix="Make it async-capable (`@sync_and_async_middleware`, or `async_capable = True` with an async `__acall__`), or "
     "replace it: one sync-only middleware runs every request through a thread and back.",
 )
 WHITENOISE = rule(
     "LR402",
     Severity.WARNING,
     "WhiteNoise serving static files under ASGI",
-    "Replace `whitenoise.middleware.WhiteNoiseMiddleware` with `servestatic.middleware.ServeStaticMiddleware` "
+    message="`{entry}` is sync-only and serves files synchronously under ASGI: switch to "
+    "servestatic.middleware.ServeStaticMiddleware.",
+    fix="Replace `whitenoise.middleware.WhiteNoiseMiddleware` with `servestatic.middleware.ServeStaticMiddleware` "
     "(its async fork), or serve static files from the proxy or a CDN.",
 )
 CONN_MAX_AGE = rule(
     "LR403",
     Severity.WARNING,
     "CONN_MAX_AGE > 0 (or None) with an ASGI application",
-    'Set CONN_MAX_AGE = 0 and use a pool (PostgreSQL: OPTIONS={"pool": {...}}) or PgBouncer: under ASGI each '
+    message="DATABASES[{alias!r}] keeps connections for CONN_MAX_AGE={shown} under ASGI, where each request's "
+    "thread dies with its connection open: set 0 and use a connection pool.",
+    fix='Set CONN_MAX_AGE = 0 and use a pool (PostgreSQL: OPTIONS={"pool": {...}}) or PgBouncer: under ASGI each '
     "request's sync work runs on a fresh thread, and a persistent connection dies open with it.",
 )
 IN_MEMORY_LAYER = rule(
     "LR404",
     Severity.WARNING,
     "In-memory channel layer with DEBUG off",
-    "Use `channels_redis.core.RedisChannelLayer` in production: the in-memory layer is per process, so group "
+    message="CHANNEL_LAYERS[{alias!r}] is the in-memory layer with DEBUG {debug}: it is per process. Use "
+    "RedisChannelLayer.",
+    fix="Use `channels_redis.core.RedisChannelLayer` in production: the in-memory layer is per process, so group "
     "messages never reach sockets held by other processes.",
 )
 ATOMIC_REQUESTS = rule(
     "LR405",
     Severity.ERROR,
     "ATOMIC_REQUESTS with async views",
-    "Turn ATOMIC_REQUESTS off (Django refuses it for async views) and wrap the writes that must be atomic in a sync "
-    "function with `transaction.atomic()`, called through `sync_to_async`.",
+    message="DATABASES[{alias!r}] has ATOMIC_REQUESTS on, and Django refuses it for async views: turn it off and "
+    "make the writes atomic in sync code.",
+    fix="Turn ATOMIC_REQUESTS off (Django refuses it for async views) and wrap the writes that must be atomic in a "
+    "sync function with `transaction.atomic()`, called through `sync_to_async`.",
 )
 
 WHITENOISE_PREFIX = "whitenoise."
@@ -79,86 +89,68 @@ class SettingsView(Protocol):
 
 
 def settings_findings(view: SettingsView) -> Iterator[Finding]:
-    """Called by the audit and by the system checks: every settings rule over one settings view."""
+    """Every settings rule over one settings view (the audit's source reading, or the running settings)."""
     asgi = view.is_asgi()
     for candidate in view.candidates("MIDDLEWARE"):
-        yield from _middleware(view, candidate, asgi)
+        for value in alternatives(candidate.value):
+            yield from _middleware(view, value, candidate.line, asgi)
     for candidate in view.candidates("DATABASES"):
-        if isinstance(candidate.value, dict):
-            for alias, config in candidate.value.items():
-                if isinstance(config, dict):
-                    yield from _database(view, alias, config, candidate.line, asgi)
-    debug = [c.value for c in view.candidates("DEBUG")]
-    if debug and all(value is False for value in debug):
+        for value in alternatives(candidate.value):
+            if isinstance(value, dict):
+                for alias, config in value.items():
+                    if isinstance(config, dict):
+                        yield from _database(view, alias, config, candidate.line, asgi)
+    debug = [v for c in view.candidates("DEBUG") for v in alternatives(c.value)]
+    if any(value is False for value in debug):
+        # Off in at least one configuration (the default of an environment variable, or a branch): production.
         for candidate in view.candidates("CHANNEL_LAYERS"):
-            yield from _channel_layers(view, candidate)
+            for value in alternatives(candidate.value):
+                yield from _channel_layers(view, value, candidate.line, all(v is False for v in debug))
 
 
-def _middleware(view: SettingsView, candidate: Candidate, asgi: bool) -> Iterator[Finding]:
-    if not isinstance(candidate.value, list):
+def _middleware(view: SettingsView, value: object, line: int, asgi: bool) -> Iterator[Finding]:
+    if not isinstance(value, list):
         return
-    for entry in candidate.value:
+    for entry in value:
         if not isinstance(entry, str):
             continue
-        path, line = place_of(entry, view.path, candidate.line)
+        path, entry_line = place_of(entry, view.path, line)
         if entry.startswith(WHITENOISE_PREFIX):
             if asgi:
-                yield finding(
-                    WHITENOISE,
-                    path,
-                    line,
-                    f"`{entry}` is sync-only and serves files synchronously "
-                    "under ASGI: switch to servestatic.middleware.ServeStaticMiddleware.",
-                )
+                yield WHITENOISE.at(path, entry_line, entry=entry)
         elif view.middleware_sync_only(entry):
-            yield finding(
-                SYNC_MIDDLEWARE,
-                path,
-                line,
-                f"`{entry}` is sync-only: every request to an async view "
-                "crosses into a thread and back for it. Make it async-capable.",
-            )
+            yield SYNC_MIDDLEWARE.at(path, entry_line, entry=entry)
 
 
 def _database(
     view: SettingsView, alias: object, config: dict[object, object], line: int, asgi: bool
 ) -> Iterator[Finding]:
-    for key, value in config.items():
+    for key, setting in config.items():
         path, key_line = place_of(key, view.path, line)
-        if key == "CONN_MAX_AGE" and asgi and (value is None or (isinstance(value, int | float) and value > 0)):
-            shown = "None (for ever)" if value is None else f"{value}"
-            yield finding(
-                CONN_MAX_AGE,
-                path,
-                key_line,
-                f"DATABASES[{str(alias)!r}] keeps connections for "
-                f"CONN_MAX_AGE={shown} under ASGI, where each request's thread dies with its connection "
-                "open: set 0 and use a connection pool.",
-            )
-        elif key == "ATOMIC_REQUESTS" and value is True and view.has_async_views():
-            yield finding(
-                ATOMIC_REQUESTS,
-                path,
-                key_line,
-                f"DATABASES[{str(alias)!r}] has ATOMIC_REQUESTS on, and "
-                "Django refuses it for async views: turn it off and make the writes atomic in sync code.",
-            )
+        values = alternatives(setting)
+        if key == "CONN_MAX_AGE" and asgi:
+            kept = [
+                v for v in values if v is None or (isinstance(v, int | float) and not isinstance(v, bool) and v > 0)
+            ]
+            if kept:
+                shown = "None (for ever)" if kept[0] is None else f"{kept[0]}"
+                if len(values) > 1:
+                    shown += " (in one configuration)"
+                yield CONN_MAX_AGE.at(path, key_line, alias=str(alias), shown=shown)
+        elif key == "ATOMIC_REQUESTS" and any(v is True for v in values) and view.has_async_views():
+            yield ATOMIC_REQUESTS.at(path, key_line, alias=str(alias))
 
 
-def _channel_layers(view: SettingsView, candidate: Candidate) -> Iterator[Finding]:
-    if not isinstance(candidate.value, dict):
+def _channel_layers(view: SettingsView, value: object, line: int, always_off: bool) -> Iterator[Finding]:
+    if not isinstance(value, dict):
         return
-    for alias, config in candidate.value.items():
+    for alias, config in value.items():
         if not isinstance(config, dict):
             continue
-        for key, value in config.items():
-            if key == "BACKEND" and value == IN_MEMORY_BACKEND:
-                yield finding(
-                    IN_MEMORY_LAYER,
-                    *place_of(value, view.path, candidate.line),
-                    f"CHANNEL_LAYERS[{str(alias)!r}] "
-                    "is the in-memory layer with DEBUG off: it is per process. Use RedisChannelLayer.",
-                )
+        for key, backend in config.items():
+            if key == "BACKEND" and any(v == IN_MEMORY_BACKEND for v in alternatives(backend)):
+                debug = "off" if always_off else "off by default (or in one configuration)"
+                yield IN_MEMORY_LAYER.at(*place_of(backend, view.path, line), alias=str(alias), debug=debug)
 
 
 class SourceSettings:
@@ -210,7 +202,8 @@ def _calls(module: Module, name: str) -> bool:
     return any(isinstance(n, ast.Call) and (module.qualify(n.func) or "").endswith(name) for n in ast.walk(module.tree))
 
 
-def check(ctx: Context) -> Iterator[Finding]:
-    """Called by the engine: the settings rules over each settings module found in the tree."""
+@check(SYNC_MIDDLEWARE, WHITENOISE, CONN_MAX_AGE, IN_MEMORY_LAYER, ATOMIC_REQUESTS)
+def source_settings(ctx: Context) -> Iterator[Finding]:
+    """The settings rules over each settings module found in the tree."""
     for module in settings_modules(ctx.project):
         yield from settings_findings(SourceSettings(ctx.project, module))

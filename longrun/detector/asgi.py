@@ -25,7 +25,7 @@ class BlockingDetectorMiddleware:
     """Wraps an ASGI application once, at import of the project's ``asgi.py``."""
 
     def __init__(self, app: ASGIApp) -> None:
-        """Called once: activates the detector now, so the first request is already checked."""
+        """Activates the detector now, at start-up, so that the first request is already checked."""
         self.app = app
         self.detector = activate_from_settings()
         self.lag_threshold = loop_lag_threshold() if self.detector is not None else None
@@ -35,7 +35,7 @@ class BlockingDetectorMiddleware:
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Called by the server for each connection."""
+        """One connection: passed on to the wrapped application with the detector active."""
         if self.lag_threshold is not None:
             loop = asyncio.get_running_loop()
             if loop not in self.monitors:

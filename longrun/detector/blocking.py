@@ -92,7 +92,7 @@ class BlockingDetector:
         raise_errors: bool = True,
         log: logging.Logger = logger,
     ) -> None:
-        """Called once per detector; ``functions`` picks blockbuster's names (or prefixes such as ``"socket"``).
+        """``functions`` picks blockbuster's names (or prefixes such as ``"socket"``).
 
         ``allow`` adds ``(file name suffix, function name(s))`` pairs where blocking is accepted, on top of
         ``DEFAULT_ALLOW``. ``scanned_modules`` limits reports to calls with one of those modules on the stack
@@ -110,16 +110,16 @@ class BlockingDetector:
 
     @property
     def active(self) -> bool:
-        """Called by the integrations: whether this detector's patches are in place."""
+        """Whether this detector's patches are in place."""
         return _active is self
 
     @property
     def function_names(self) -> list[str]:
-        """Called by docs and tests: the blockbuster names this detector watches."""
+        """The blockbuster names this detector watches."""
         return sorted(self._buster.functions)
 
     def activate(self) -> None:
-        """Called to start detecting; only one detector may be active in a process at a time."""
+        """Starts detecting; only one detector may be active in a process at a time."""
         global _active
         with _active_lock:
             if _active is self:
@@ -136,7 +136,7 @@ class BlockingDetector:
             _active = self
 
     def deactivate(self) -> None:
-        """Called to stop detecting: puts every original function back."""
+        """Stops detecting: puts every original function back."""
         global _active
         with _active_lock:
             if _active is not self:
@@ -155,7 +155,7 @@ class BlockingDetector:
         self.deactivate()
 
     def _add_reporting_layer(self, function: BlockBusterFunction) -> None:
-        """Called by ``activate`` for each function blockbuster has just patched."""
+        """Wraps one function blockbuster has just patched, so that a refusal is reported our way."""
         checker: Callable[..., Any] = getattr(function.module, function.func_name)
         original: Callable[..., Any] = function.original_func  # type: ignore[assignment]
         name = function.full_name
@@ -179,7 +179,7 @@ class BlockingDetector:
         _install(function.module, function.func_name, reporting)
 
     def _blocked(self, name: str, caller: FrameType) -> BlockingCallError | None:
-        """Called by a reporting layer when blockbuster refused a call: records and logs it."""
+        """Records and logs a call blockbuster refused."""
         token = _suspended.set(True)
         try:
             report = build_report(name, caller)
@@ -191,7 +191,7 @@ class BlockingDetector:
 
 
 def _loop_runs_this_stack(frame: FrameType | None) -> bool:
-    """Called when blockbuster refused a call: whether the running loop is really the one this code runs in.
+    """Whether the running loop, when blockbuster refused a call, is really the one this code runs in.
 
     blockbuster asks ``asyncio.get_running_loop()``, which only reads a per-thread marker. Greenlet-based sync
     APIs (Playwright's) leave that marker set while the user's code runs in another greenlet, the loop suspended
@@ -214,7 +214,7 @@ _LOOP_FRAMES = frozenset({"_run_once", "run_forever"})
 def select_functions(
     functions: dict[str, BlockBusterFunction], wanted: Collection[str] | None
 ) -> dict[str, BlockBusterFunction]:
-    """Called by ``BlockingDetector``: the functions named by ``wanted`` (exact names or dotted prefixes)."""
+    """The functions named by ``wanted`` (exact names or dotted prefixes)."""
     if wanted is None:
         return dict(functions)
     unknown = [w for w in wanted if not any(_matches(name, w) for name in functions)]
@@ -228,7 +228,7 @@ def _matches(name: str, wanted: str) -> bool:
 
 
 def _install(target: object, attribute: str, value: Callable[..., Any]) -> None:
-    """Called by ``activate``: sets ``value`` where blockbuster set its checker, the same way it did."""
+    """Sets ``value`` where blockbuster set its checker, the same way it did."""
     try:
         setattr(target, attribute, value)
     except TypeError:
@@ -239,20 +239,20 @@ def _install(target: object, attribute: str, value: Callable[..., Any]) -> None:
 
 
 def active_detector() -> BlockingDetector | None:
-    """Called by the pytest plugin and the Django hooks: the detector active in this process, if any."""
+    """The detector active in this process, if any."""
     return _active
 
 
 @contextlib.contextmanager
 def detect_blocking(**options: Any) -> Iterator[BlockingDetector]:
-    """Called as ``with detect_blocking():`` around code to check; takes ``BlockingDetector``'s options."""
+    """``with detect_blocking():`` around code to check; takes ``BlockingDetector``'s options."""
     with BlockingDetector(**options) as detector:
         yield detector
 
 
 @contextlib.contextmanager
 def allow_blocking() -> Iterator[None]:
-    """Called as ``with allow_blocking():`` around a blocking call you have decided to accept."""
+    """``with allow_blocking():`` around a blocking call you have decided to accept."""
     token = _suspended.set(True)
     try:
         yield

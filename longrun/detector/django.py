@@ -27,7 +27,7 @@ DEFAULT_LAG_THRESHOLD = 0.1
 
 
 def detection_mode() -> Mode:
-    """Called by ``activate_from_settings``: what ``LONGRUN_DETECT_BLOCKING`` asks for."""
+    """What ``LONGRUN_DETECT_BLOCKING`` asks for."""
     value = getattr(settings, "LONGRUN_DETECT_BLOCKING", False)
     if value is False or value is None:
         return "off"
@@ -39,7 +39,7 @@ def detection_mode() -> Mode:
 
 
 def allowed_calls() -> list[tuple[str, str | Iterable[str]]]:
-    """Called by ``activate_from_settings``: the ``LONGRUN_DETECT_BLOCKING_ALLOW`` pairs, checked."""
+    """The ``LONGRUN_DETECT_BLOCKING_ALLOW`` pairs, checked."""
     pairs = getattr(settings, "LONGRUN_DETECT_BLOCKING_ALLOW", ())
     checked: list[tuple[str, str | Iterable[str]]] = []
     for pair in pairs:
@@ -53,7 +53,7 @@ def allowed_calls() -> list[tuple[str, str | Iterable[str]]]:
 
 
 def loop_lag_threshold() -> float | None:
-    """Called by the ASGI middleware: the stall, in seconds, worth a log record; None for no monitor."""
+    """The event-loop stall, in seconds, worth a log record; None for no monitor."""
     value = getattr(settings, "LONGRUN_LOOP_LAG_THRESHOLD", DEFAULT_LAG_THRESHOLD)
     if value is None:
         return None

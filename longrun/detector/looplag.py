@@ -30,7 +30,7 @@ class LoopLag:
     culprit: Frame | None  # the innermost frame of the user's code in ``stack``
 
     def format(self, threshold: float) -> str:
-        """Called for the log record: the stall, the user's line and the sampled stack."""
+        """The log record's text: the stall, the user's line and the sampled stack."""
         lines = [f"The event loop was blocked for {self.lag:.3f} s (threshold {threshold:.3f} s)"]
         if self.culprit is not None:
             lines[0] += f", running {self.culprit.location} in {self.culprit.function}"
@@ -54,7 +54,7 @@ class LoopLagMonitor:
         sample_stack: bool = True,
         log: logging.Logger = logger,
     ) -> None:
-        """Called once per watch; a stall is logged when the monitor wakes ``threshold`` s late or more."""
+        """A stall is logged when the monitor wakes ``threshold`` s late or more."""
         if threshold <= 0 or interval <= 0:
             raise ValueError("threshold and interval must be positive numbers of seconds.")
         self.threshold = threshold
@@ -74,11 +74,11 @@ class LoopLagMonitor:
 
     @property
     def running(self) -> bool:
-        """Called by integrations: whether the watch task is alive."""
+        """Whether the watch task is alive."""
         return self._task is not None and not self._task.done()
 
     def start(self) -> None:
-        """Called from code running on the loop to watch (it raises RuntimeError without a running loop)."""
+        """Starts watching the running loop (RuntimeError without one): run it from code on that loop."""
         if self.running:
             return
         self._loop = asyncio.get_running_loop()
@@ -94,7 +94,7 @@ class LoopLagMonitor:
             self._watchdog.start()
 
     async def stop(self) -> None:
-        """Called on the loop when done: checks the stall in progress, then ends the task and the watchdog."""
+        """Stops watching (on the loop): checks the stall in progress, then ends the task and the watchdog."""
         if self._task is None or self._loop is None:
             return
         # A stall just before stop() may not have been measured yet: the task's wake-up is still queued.
@@ -132,7 +132,7 @@ class LoopLagMonitor:
             self._check(loop.time())
 
     def _check(self, now: float) -> None:
-        """Called after each sleep and by ``stop()``: logs the lateness of the current tick, if over threshold."""
+        """Logs the lateness of the current tick when over the threshold (after each sleep, and at stop)."""
         lag = now - self._tick_started - self.interval
         if lag < self.threshold:
             return

@@ -44,7 +44,7 @@ class BlockingReport:
     advice: str
 
     def summary(self) -> str:
-        """Called for exception messages: what blocked, the user's line, and what to do instead."""
+        """The exception message: what blocked, the user's line, and what to do instead."""
         lines = [f"Blocking call to {self.function} inside the event loop"]
         if self.culprit is None:
             lines[0] += " (no frame of your own code on the stack)"
@@ -56,7 +56,7 @@ class BlockingReport:
         return "\n".join(lines)
 
     def format(self) -> str:
-        """Called for log records: the summary, then the whole stack with the user's frames marked ``>``."""
+        """The log record: the summary, then the whole stack with the user's frames marked ``>``."""
         return "\n".join([self.summary(), *format_stack(self.stack)])
 
 
@@ -114,7 +114,7 @@ _DEFAULT_ADVICE = "Wrap the call in `await sync_to_async(fn)(...)`, or use an as
 
 
 def format_stack(stack: Sequence[Frame]) -> list[str]:
-    """Called for log records: one line per frame from the loop's entry into the task, user frames marked."""
+    """One line per frame from the loop's entry into the task, the user's frames marked."""
     # Frames above the loop's dispatch of the task (pytest, the server, asyncio.run) are the same for every
     # report and push the useful ones off the screen; the count says they were left out.
     start = next((i + 1 for i in reversed(range(len(stack))) if _is_loop_dispatch(stack[i])), 0)
@@ -129,12 +129,12 @@ def format_stack(stack: Sequence[Frame]) -> list[str]:
 
 
 def _is_loop_dispatch(frame: Frame) -> bool:
-    """Called by ``format_stack``: True for asyncio's frame that runs one callback or task step."""
+    """True for asyncio's frame that runs one callback or task step."""
     return frame.function == "Handle._run" and frame.filename.replace("\\", "/").endswith("asyncio/events.py")
 
 
 def build_report(function: str, caller: FrameType) -> BlockingReport:
-    """Called by the detector's patched functions with the frame that called ``function``."""
+    """The report of a blocking ``function`` called from ``caller``."""
     stack = frames_of(caller)
     index = culprit_index(stack)
     culprit = None if index is None else stack[index]
@@ -143,17 +143,17 @@ def build_report(function: str, caller: FrameType) -> BlockingReport:
 
 
 def frames_of(frame: FrameType | None) -> tuple[Frame, ...]:
-    """Called when a stack must be kept: ``frame`` and its callers, outermost first."""
+    """``frame`` and its callers, outermost first, kept past the frame's life."""
     return tuple(reversed([_frame(f) for f in _walk(frame)]))
 
 
 def culprit_index(stack: Sequence[Frame]) -> int | None:
-    """Called on a stack from ``frames_of``: the index of its innermost frame in the user's code."""
+    """The index of the innermost frame in the user's code of a stack from ``frames_of``."""
     return next((i for i in reversed(range(len(stack))) if stack[i].user), None)
 
 
 def advice_for(function: str, entry: Frame | None) -> str:
-    """Called by ``build_report``: the fix for ``function`` reached through the ``entry`` library frame."""
+    """The fix for ``function`` reached through the ``entry`` library frame."""
     entry_module = entry.module if entry is not None else ""
     for modules, functions, advice in _ADVICE:
         if modules and not any(entry_module == m or entry_module.startswith(m + ".") for m in modules):
@@ -165,7 +165,7 @@ def advice_for(function: str, entry: Frame | None) -> str:
 
 
 def is_user_file(filename: str) -> bool:
-    """Called for each frame: True unless it belongs to the stdlib, an installed package or the toolkit."""
+    """True unless the file belongs to the stdlib, an installed package or the toolkit."""
     if filename.startswith("<"):  # <frozen importlib._bootstrap>, <string>: never code the user can edit
         return False
     path = os.path.realpath(filename)
@@ -176,7 +176,7 @@ def is_user_file(filename: str) -> bool:
 
 @cache
 def _library_roots() -> tuple[str, ...]:
-    """Called once: the directories whose code is never the user's."""
+    """The directories whose code is never the user's."""
     paths = sysconfig.get_paths()
     roots = {paths[name] for name in ("stdlib", "platstdlib", "purelib", "platlib") if name in paths}
     roots.update(site.getsitepackages())
@@ -192,14 +192,14 @@ def _library_roots() -> tuple[str, ...]:
 
 
 def _walk(frame: FrameType | None) -> Iterator[FrameType]:
-    """Called by ``build_report``: the frame and its callers, innermost first."""
+    """The frame and its callers, innermost first."""
     while frame is not None:
         yield frame
         frame = frame.f_back
 
 
 def _frame(frame: FrameType) -> Frame:
-    """Called by ``build_report`` for each frame of the stack."""
+    """One frame of a kept stack: where it is and whether it is the user's."""
     code = frame.f_code
     line = frame.f_lineno or 0
     return Frame(
@@ -214,6 +214,6 @@ def _frame(frame: FrameType) -> Frame:
 
 
 def _display_path(filename: str) -> str:
-    """Called when formatting a frame: relative to the working directory when under it, else as it is."""
+    """A path relative to the working directory when under it, else as it is."""
     cwd = os.path.join(os.getcwd(), "")
     return filename.removeprefix(cwd) if filename.startswith(cwd) else filename

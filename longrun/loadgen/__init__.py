@@ -1,7 +1,8 @@
 """The load generator behind a server comparison: timed requests, concurrent users, the figures of a run.
 
-``clients`` sends one request of each kind (JSON, SSE, WebSocket) and times it; ``runner`` releases N users
-at once against a URL; ``figures`` summarizes a run. ``procstats`` (which needs psutil) samples the CPU, memory
+``clients`` sends one request of each kind (JSON, SSE, WebSocket) and times it, reading streams with ``sse``
+(the one Server-Sent Events parser); ``runner`` releases N users at once against a URL; ``figures`` summarizes
+a run. ``procstats`` (which needs psutil) samples the CPU, memory
 and threads of the server's processes; import it from ``longrun.loadgen.procstats``.
 """
 

@@ -28,7 +28,7 @@ from longrun.loadgen.clients import (
 if TYPE_CHECKING:
     import aiohttp  # imported, or reported missing with its extra, by longrun.loadgen.clients
 
-# Called with (user index, request index of that user); returns the request body (or WebSocket prompt).
+# (user index, request index of that user) -> the request body (or WebSocket prompt).
 PayloadFactory = Callable[[int, int], Mapping[str, Any]]
 # Sockets a user may hold besides its own connection: the listening ends, the event loop, stdio, logs.
 _SPARE_FDS = 256

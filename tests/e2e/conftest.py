@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
@@ -13,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from llm_app.server_env import migrated_sqlite_env
 from longrun import servers
 from longrun.servers import free_port
 
@@ -48,16 +48,12 @@ def running_server(name: str, env: dict[str, str], **options: int) -> Iterator[s
 @pytest.fixture(scope="session")
 def e2e_env(tmp_path_factory: pytest.TempPathFactory, slow_simulator) -> dict[str, str]:
     """The environment of server processes: a migrated SQLite file of their own, the slow simulator."""
-    db = tmp_path_factory.mktemp("e2e") / "e2e.sqlite3"
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "project.settings_test",
-        "DATABASE_URL": f"sqlite:///{db}",
-        "LLM_BASE_URL": slow_simulator.url,
-        "PYTHONUNBUFFERED": "1",
-    }
-    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True)
-    return env
+    return migrated_sqlite_env(
+        tmp_path_factory.mktemp("e2e"),
+        llm_url=slow_simulator.url,
+        settings_module="project.settings_test",
+        PYTHONUNBUFFERED="1",
+    )
 
 
 @pytest.fixture(scope="session")

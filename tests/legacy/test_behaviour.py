@@ -56,7 +56,7 @@ def after_post(url: str, body: dict[str, Any]) -> Any:
 
 
 def run_before_stream(body: dict[str, Any]) -> list[bytes]:
-    """Called in a worker thread: the legacy sync view and its sync generator, read to the end."""
+    """The legacy sync view and its sync generator, read to the end (in a worker thread)."""
     response = before.stream(before_post("/chat/stream", body))
     assert not response.is_async
     return list(response.streaming_content)

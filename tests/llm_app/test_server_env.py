@@ -28,6 +28,9 @@ def test_a_migrated_sqlite_environment_has_the_apps_tables(tmp_path: Path):
 
 
 def test_a_failed_migrate_says_which_database_and_why(tmp_path: Path):
-    env = server_env(database_url="postgres://nobody@127.0.0.1:9/none", llm_url="http://127.0.0.1:9/v1")
-    with pytest.raises(RuntimeError, match="migrate failed for 'postgres://nobody@127.0.0.1:9/none'"):
+    missing = tmp_path / "no-such-directory" / "db.sqlite3"
+    env = server_env(database_url=f"sqlite:///{missing}", llm_url="http://127.0.0.1:9/v1")
+    with pytest.raises(
+        RuntimeError, match=f"migrate failed for 'sqlite:///{missing}' .*: .*unable to open database file\n"
+    ):
         migrate(env)

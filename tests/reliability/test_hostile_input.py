@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from project.asgi import application
 from tests.helpers import row_counts
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]  # hypothesis: ~45 s in all
 
 ENDPOINTS = ["/api/sync/complete", "/api/async/complete", "/api/sync/stream", "/api/async/stream"]
 NOTHING = {"conversations": 0, "messages": 0, "calls": 0}

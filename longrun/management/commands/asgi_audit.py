@@ -22,7 +22,13 @@ class Command(BaseCommand):
         paths = options["paths"] or [str(settings.BASE_DIR)]
         try:
             status = run(
-                paths, output_format=options["format"], select=options["select"], fix=options["fix"], out=self.stdout
+                paths,
+                output_format=options["format"],
+                select=options["select"],
+                ignore=options["ignore"],
+                fix=options["fix"],
+                isolated=options["isolated"],
+                out=self.stdout,
             )
         except UsageError as exc:
             raise CommandError(str(exc), returncode=2) from None

@@ -8,12 +8,14 @@ or more, which lane finished first), never about how fast this machine is.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from llm_app.dashboard import race
 from llm_app.dashboard.race_servers import RaceServers
+from tests.llm_app.dashboard.conftest import StandIns, no_database
 
 USERS = 12
 
@@ -30,31 +32,44 @@ async def a_race(users: int = USERS) -> race.Race:
     return state
 
 
+@pytest.fixture(scope="module")
+def finished() -> Iterator[race.Race]:
+    """One race of USERS users against stand-ins, run once for the tests that only read its outcome."""
+    servers = RaceServers(keep_warm_s=0.2, launcher=StandIns().launch, prepare=no_database)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(race, "servers", servers)
+
+        async def run_and_stop() -> race.Race:
+            try:
+                return await a_race()
+            finally:
+                await servers.astop()
+
+        yield asyncio.run(run_and_stop())
+
+
 def waited_a_call(lane: race.Lane, call_s: float) -> int:
     """How many users waited half an LLM call or more before the server began theirs."""
     return sum(1 for e in lane.entrants if (e.queued_s or 0.0) >= call_s / 2)
 
 
-async def test_the_pool_serves_five_users_at_a_time_and_the_rest_wait_their_turn(race_servers: RaceServers):
-    state = await a_race()
-    assert state.call_s
-    assert waited_a_call(state.lanes["sync"], state.call_s) == USERS - race.WORKERS
+async def test_the_pool_serves_five_users_at_a_time_and_the_rest_wait_their_turn(finished: race.Race):
+    assert finished.call_s
+    assert waited_a_call(finished.lanes["sync"], finished.call_s) == USERS - race.WORKERS
 
 
-async def test_the_async_lane_serves_every_user_at_once(race_servers: RaceServers):
-    state = await a_race()
-    assert state.call_s
-    assert waited_a_call(state.lanes["async"], state.call_s) == 0
+async def test_the_async_lane_serves_every_user_at_once(finished: race.Race):
+    assert finished.call_s
+    assert waited_a_call(finished.lanes["async"], finished.call_s) == 0
 
 
-async def test_the_async_lane_serves_its_last_user_before_the_pool_does(race_servers: RaceServers):
-    lanes = (await a_race()).lanes
+async def test_the_async_lane_serves_its_last_user_before_the_pool_does(finished: race.Race):
+    lanes = finished.lanes
     assert (lanes["async"].finished_s or 0) < (lanes["sync"].finished_s or 0)
 
 
-async def test_every_user_has_a_timeline_from_its_request_to_its_last_token(race_servers: RaceServers):
-    state = await a_race()
-    for lane in state.lanes.values():
+async def test_every_user_has_a_timeline_from_its_request_to_its_last_token(finished: race.Race):
+    for lane in finished.lanes.values():
         assert len(lane.entrants) == USERS
         for entrant in lane.entrants:
             assert entrant.state == "done" and entrant.tokens == race.TOKENS
@@ -62,12 +77,11 @@ async def test_every_user_has_a_timeline_from_its_request_to_its_last_token(race
             assert 0 <= entrant.sent_s <= entrant.first_s <= entrant.end_s
 
 
-async def test_the_clock_stops_when_the_last_user_is_served(race_servers: RaceServers):
-    state = await a_race()
-    last = max(lane.finished_s or 0 for lane in state.lanes.values())
-    stopped = state.as_dict()["elapsed_s"]
+async def test_the_clock_stops_when_the_last_user_is_served(finished: race.Race):
+    last = max(lane.finished_s or 0 for lane in finished.lanes.values())
+    stopped = finished.as_dict()["elapsed_s"]
     await asyncio.sleep(0.3)
-    assert state.as_dict()["elapsed_s"] == stopped == round(last, 2)
+    assert finished.as_dict()["elapsed_s"] == stopped == round(last, 2)
 
 
 async def test_a_server_that_fails_to_start_ends_the_race_with_its_error(race_servers: RaceServers, stand_ins):

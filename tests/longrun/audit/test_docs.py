@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from longrun.audit import engine  # noqa: F401 (importing the engine registers every rule)
+import longrun.audit  # noqa: F401 (importing the package registers every rule)
 from longrun.audit.model import RULES
 from tests.longrun.audit.conftest import REPO
 

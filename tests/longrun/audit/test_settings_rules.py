@@ -102,9 +102,71 @@ def test_the_in_memory_layer_is_reported_only_when_debug_is_known_to_be_off(audi
     assert rules_of(audit(files=settings_tree("DEBUG = False\n" + layer))) == ["LR404"]
 
 
-def test_the_in_memory_layer_with_debug_from_the_environment_is_left_alone(audit: Audit):
+def test_the_in_memory_layer_is_reported_when_debug_defaults_to_off(audit: Audit):
+    # Unset, DEBUG is "" == "1": off. That is how the project runs when nobody sets the variable.
     layer = 'CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}\n'
-    assert audit(files=settings_tree('import os\nDEBUG = os.environ.get("DEBUG") == "1"\n' + layer)) == []
+    findings = audit(files=settings_tree('import os\nDEBUG = os.environ.get("DEBUG", "") == "1"\n' + layer))
+    assert rules_of(findings) == ["LR404"]
+
+
+def test_the_in_memory_layer_with_debug_defaulting_to_on_is_left_alone(audit: Audit):
+    layer = 'CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}\n'
+    assert audit(files=settings_tree('import os\nDEBUG = os.getenv("DEBUG", "True").lower() == "true"\n' + layer)) == []
+
+
+def test_the_in_memory_layer_with_debug_from_a_variable_with_no_default_is_left_alone(audit: Audit):
+    layer = 'CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}\n'
+    assert audit(files=settings_tree('import os\nDEBUG = os.environ["DEBUG"] == "1"\n' + layer)) == []
+
+
+def test_conn_max_age_read_from_the_environment_with_a_default_is_reported(audit: Audit):
+    source = (
+        "import os\n"
+        'ASGI_APPLICATION = "conf.asgi.application"\n'
+        'DATABASES = {"default": {"ENGINE": "x", "CONN_MAX_AGE": int(os.environ.get("CONN_MAX_AGE", 600))}}\n'
+    )
+    assert rules_of(audit(files=settings_tree(source))) == ["LR403"]
+
+
+def test_django_environ_defaults_and_scheme_are_read(audit: Audit):
+    source = (
+        "import environ\n"
+        "env = environ.Env(DEBUG=(bool, False))\n"
+        "DEBUG = env('DEBUG')\n"
+        'ASGI_APPLICATION = "conf.asgi.application"\n'
+        'DATABASES = {"default": {"ENGINE": "x", "CONN_MAX_AGE": env.int("CONN_MAX_AGE", default=60)}}\n'
+        'CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}\n'
+    )
+    assert rules_of(audit(files=settings_tree(source))) == ["LR403", "LR404"]
+
+
+def test_dj_database_url_with_conn_max_age_from_the_environment_is_reported(audit: Audit):
+    source = (
+        "import os\nimport dj_database_url\n"
+        'ASGI_APPLICATION = "conf.asgi.application"\n'
+        "DATABASES = {'default': dj_database_url.config(conn_max_age=int(os.getenv('AGE', '600')))}\n"
+    )
+    assert rules_of(audit(files=settings_tree(source))) == ["LR403"]
+
+
+def test_each_branch_of_a_conditional_expression_is_judged(audit: Audit):
+    source = (
+        "import os\n"
+        'DEBUG = os.environ["DEBUG"] == "1"\n'
+        'ASGI_APPLICATION = "conf.asgi.application"\n'
+        'DATABASES = {"default": {"ENGINE": "x", "CONN_MAX_AGE": 0 if DEBUG else 600}}\n'
+    )
+    findings = audit(files=settings_tree(source))
+    assert rules_of(findings) == ["LR403"] and "600 (in one configuration)" in findings[0].message
+
+
+def test_python_decouple_defaults_are_read(audit: Audit):
+    source = (
+        "from decouple import config\n"
+        "DEBUG = config('DEBUG', default=False, cast=bool)\n"
+        'CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}\n'
+    )
+    assert rules_of(audit(files=settings_tree(source))) == ["LR404"]
 
 
 def test_atomic_requests_with_an_async_view_is_reported(audit: Audit):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from longrun.audit.analysis.project import load_project
 from longrun.audit.settings_source import UNKNOWN, read_settings, settings_modules
-from longrun.audit.walker import load_project
 from tests.longrun.audit.conftest import write_tree
 
 

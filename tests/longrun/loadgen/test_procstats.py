@@ -9,6 +9,8 @@ import resource
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import psutil
 import pytest
@@ -32,6 +34,26 @@ PARENT_OF_BURNER = (
     "print('done', flush=True)\n"
     "time.sleep(60)\n"
 )
+
+
+@contextmanager
+def child(script: str, *, until: str | None = None) -> Iterator[subprocess.Popen[str]]:
+    """A Python child running ``script``, yielded once it has printed the line ``until``; killed at the end."""
+    process = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        if until is not None:
+            assert next_line(process) == until
+        yield process
+    finally:
+        process.kill()
+        process.wait()
+        assert process.stdout is not None
+        process.stdout.close()
+
+
+def next_line(process: subprocess.Popen[str]) -> str:
+    assert process.stdout is not None
+    return process.stdout.readline().removesuffix("\n")
 
 
 def burn(seconds: float) -> subprocess.Popen[str]:
@@ -73,15 +95,9 @@ def test_a_child_alive_at_the_start_that_exits_in_the_window_counts_only_its_tim
 
 
 def test_a_grandchilds_burn_is_counted_for_the_tree() -> None:
-    child = subprocess.Popen([sys.executable, "-c", PARENT_OF_BURNER], stdout=subprocess.PIPE, text=True)
-    try:
-        with ProcessTreeSampler(child.pid, interval=0.05) as sampler:
-            assert child.stdout is not None and child.stdout.readline() == "done\n"
-    finally:
-        child.kill()
-        child.wait()
-        assert child.stdout is not None
-        child.stdout.close()
+    # Sampled from before the grandchild starts: the line comes once it has burnt its CPU and exited.
+    with child(PARENT_OF_BURNER) as process, ProcessTreeSampler(process.pid, interval=0.05) as sampler:
+        assert next_line(process) == "done"
     assert sampler.result is not None
     assert sampler.result.cpu_s >= 0.5
 
@@ -95,33 +111,18 @@ def test_the_cpu_percent_is_the_cpu_over_the_window() -> None:
 
 
 def test_the_threads_of_a_child_are_counted() -> None:
-    child = subprocess.Popen([sys.executable, "-c", THREADS], stdout=subprocess.PIPE, text=True)
-    try:
-        assert child.stdout is not None and child.stdout.readline() == "ready\n"
-        with ProcessTreeSampler(child.pid, interval=0.05) as sampler:
-            time.sleep(0.15)
-    finally:
-        child.kill()
-        child.wait()
-        assert child.stdout is not None
-        child.stdout.close()
+    with child(THREADS, until="ready") as process, ProcessTreeSampler(process.pid, interval=0.05) as sampler:
+        time.sleep(0.15)
     assert sampler.result is not None
     assert sampler.result.peak_threads >= 9
     assert sampler.result.peak_processes == 1
 
 
 def test_the_tree_sums_the_threads_of_parent_and_children() -> None:
-    child = subprocess.Popen([sys.executable, "-c", THREADS], stdout=subprocess.PIPE, text=True)
-    try:
-        assert child.stdout is not None and child.stdout.readline() == "ready\n"
+    with child(THREADS, until="ready"):
         own = psutil.Process(os.getpid()).num_threads()
         with ProcessTreeSampler(os.getpid(), interval=0.05) as sampler:
             time.sleep(0.15)
-    finally:
-        child.kill()
-        child.wait()
-        assert child.stdout is not None
-        child.stdout.close()
     assert sampler.result is not None
     assert sampler.result.peak_threads >= own + 9
     assert sampler.result.peak_processes >= 2
@@ -143,15 +144,8 @@ def test_the_sampler_samples_at_its_interval_until_stopped() -> None:
 
 
 def test_one_sample_sees_the_whole_tree() -> None:
-    child = subprocess.Popen([sys.executable, "-c", THREADS], stdout=subprocess.PIPE, text=True)
-    try:
-        assert child.stdout is not None and child.stdout.readline() == "ready\n"
+    with child(THREADS, until="ready"):
         sample = sample_tree(psutil.Process(os.getpid()))
-    finally:
-        child.kill()
-        child.wait()
-        assert child.stdout is not None
-        child.stdout.close()
     assert sample.processes >= 2 and sample.threads >= 1 + 9 and sample.rss_bytes > 0
 
 

@@ -22,7 +22,7 @@ def complete(request):
     )
     answer = reply.choices[0].message.content
     cache.set(f"answer:{conversation}", {"content": answer, "status": "complete"})
-    notify_webhook(conversation, answer)  # LR201
+    notify_webhook(conversation, answer)
     return JsonResponse({"content": answer, "status": "complete"})
 
 

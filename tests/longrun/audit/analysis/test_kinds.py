@@ -5,8 +5,9 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-from longrun.audit.infer import ClientKind, Context, InstanceKind, Kind, QuerySetKind
-from longrun.audit.walker import load_project
+from longrun.audit.analysis.context import Context
+from longrun.audit.analysis.kinds import ClientKind, InstanceKind, Kind, QuerySetKind
+from longrun.audit.analysis.project import load_project
 from tests.longrun.audit.conftest import MODELS, write_tree
 
 
@@ -61,6 +62,6 @@ def test_a_helper_returning_something_else_on_one_path_is_unknown(tmp_path: Path
     assert kind_of(tmp_path, "client = make(param)", "client", helper) is None
 
 
-def test_a_client_returned_two_levels_down_is_unknown(tmp_path: Path):
+def test_a_client_returned_two_levels_down_is_a_client_of_its_class(tmp_path: Path):
     helper = "def build():\n    return httpx.Client(timeout=5)\n\ndef make():\n    return build()\n"
-    assert kind_of(tmp_path, "client = make()", "client", helper) is None
+    assert kind_of(tmp_path, "client = make()", "client", helper) == ClientKind("httpx.Client")

@@ -1,4 +1,4 @@
-"""The audited tree as source: Python files parsed, names resolved through imports, calls to its own functions found.
+"""The audited tree as source: Python files parsed, named as their imports name them, names resolved through imports.
 
 Nothing here imports the audited project; everything is read with ``ast``.
 """
@@ -8,25 +8,15 @@ from __future__ import annotations
 import ast
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 FuncNode = ast.FunctionDef | ast.AsyncFunctionDef
 
-# Folders that are never the project's own code (or hold nothing async), so they are not read.
+# Folders that are never the project's own code, so they are not read (unless the configuration says otherwise).
 SKIP_DIRS = frozenset(
-    {
-        "__pycache__",
-        "node_modules",
-        "site-packages",
-        "migrations",
-        "venv",
-        "env",
-        "build",
-        "dist",
-        "staticfiles",
-    }
+    {"__pycache__", "node_modules", "site-packages", "migrations", "venv", "env", "build", "dist", "staticfiles"}
 )
 # Top-level packages whose import marks a module as part of a Django project (views, consumers, middleware).
 DJANGO_ROOTS = frozenset({"django", "rest_framework", "channels", "ninja", "adrf"})
@@ -45,15 +35,18 @@ class Module:
     imports: dict[str, str] = field(default_factory=dict)
     functions: dict[str, FuncNode] = field(default_factory=dict)
     classes: dict[str, ast.ClassDef] = field(default_factory=dict)
-    assigns: dict[str, ast.expr] = field(default_factory=dict)
+    # Every value a top-level name is given, branches (if/try/with/match) included, in file order.
+    assigns: dict[str, list[ast.expr]] = field(default_factory=dict)
+    # Modules imported by top-level statements (run when this module is imported), with their lines.
+    imported_modules: list[tuple[str, int]] = field(default_factory=list)
 
     def qualify(self, expr: ast.expr) -> str | None:
-        """Called by rules on a call's target: ``time.sleep``, ``openai.OpenAI``, ``pkg.mod.helper``, or None."""
+        """The dotted name an expression refers to: ``time.sleep``, ``openai.OpenAI``, ``pkg.mod.helper``, or None."""
         if isinstance(expr, ast.Name):
             if expr.id in self.imports:
                 return self.imports[expr.id]
-            if expr.id in self.functions or expr.id in self.classes:
-                return f"{self.name}.{expr.id}"
+            if expr.id in self.functions or expr.id in self.classes or expr.id in self.assigns:
+                return f"{self.name}.{expr.id}" if self.name else expr.id
             return expr.id
         if isinstance(expr, ast.Attribute):
             base = self.qualify(expr.value)
@@ -66,7 +59,7 @@ class Module:
         return any(name.split(".")[0] in DJANGO_ROOTS for name in self.imports.values())
 
     def suppressed(self, line: int, rule_id: str) -> bool:
-        """Called before reporting: a ``# noqa: LR101`` comment on the line silences that rule there."""
+        """True when a ``# noqa: LR101`` comment on the line names the rule."""
         if not 0 < line <= len(self.lines):
             return False
         match = NOQA.search(self.lines[line - 1])
@@ -77,11 +70,12 @@ class Module:
 
 @dataclass(frozen=True, eq=False)
 class Function:
-    """A function or method of the audited tree, with the class it is defined in (if any)."""
+    """A function or method of the audited tree: the class it is defined in and the function it is nested in."""
 
     module: Module
     node: FuncNode
     cls: ast.ClassDef | None
+    outer: Function | None = None
 
     @property
     def is_async(self) -> bool:
@@ -89,17 +83,29 @@ class Function:
 
     @property
     def name(self) -> str:
-        return f"{self.cls.name}.{self.node.name}" if self.cls else self.node.name
+        own = f"{self.cls.name}.{self.node.name}" if self.cls else self.node.name
+        return f"{self.outer.name}.<locals>.{own}" if self.outer else own
+
+    @property
+    def where(self) -> str:
+        """``path:line`` of the def, for messages."""
+        return f"{self.module.rel}:{self.node.lineno}"
 
     def params(self) -> list[str]:
         """The positional parameter names, ``self``/``cls`` dropped for methods."""
         names = [a.arg for a in self.node.args.posonlyargs + self.node.args.args]
-        return names[1:] if self.cls is not None and names and names[0] in {"self", "cls"} else names
+        if self.cls is not None and names and names[0] in {"self", "cls"} and not self.is_static:
+            return names[1:]
+        return names
+
+    @property
+    def is_static(self) -> bool:
+        return any(isinstance(d, ast.Name) and d.id == "staticmethod" for d in self.node.decorator_list)
 
     def takes_request(self) -> bool:
-        """True for what looks like a view: the first parameter is ``request``, in a module that imports Django."""
+        """True for what looks like a function view: the first parameter is ``request``, in a Django module."""
         params = self.params()
-        return bool(params) and params[0] == "request" and self.module.uses_django
+        return bool(params) and params[0] in {"request", "req"} and self.module.uses_django
 
 
 @dataclass(eq=False)
@@ -110,12 +116,19 @@ class Project:
     modules: list[Module]
     by_name: dict[str, Module]
     _functions: list[Function] | None = None
+    _by_node: dict[int, Function] = field(default_factory=dict)
 
     def functions(self) -> list[Function]:
         """Every function and method, nested ones included, in file order (found once, then kept)."""
         if self._functions is None:
-            self._functions = [fn for module in self.modules for fn in _functions_in(module, module.tree, None)]
+            self._functions = [fn for module in self.modules for fn in _functions_in(module, module.tree, None, None)]
+            self._by_node = {id(fn.node): fn for fn in self._functions}
         return self._functions
+
+    def function_of(self, node: ast.AST) -> Function | None:
+        """The Function of a def node of the tree."""
+        self.functions()
+        return self._by_node.get(id(node))
 
     def lookup(self, qualname: str) -> tuple[Module, str] | None:
         """Splits ``pkg.mod.Name`` into the project module that defines it and the name, when it is ours."""
@@ -130,7 +143,7 @@ class Project:
         found = self.lookup(qualname)
         if found is None or found[1] not in found[0].functions:
             return None
-        return Function(found[0], found[0].functions[found[1]], None)
+        return self.function_of(found[0].functions[found[1]])
 
     def klass(self, qualname: str) -> tuple[Module, ast.ClassDef] | None:
         """The project's own class of that qualified name, if there is one."""
@@ -139,18 +152,21 @@ class Project:
             return None
         return found[0], found[0].classes[found[1]]
 
+    def class_name(self, module: Module, cls: ast.ClassDef) -> str:
+        return f"{module.name}.{cls.name}" if module.name else cls.name
+
     def method(self, module: Module, cls: ast.ClassDef, name: str) -> Function | None:
-        """``self.name`` in ``cls``: its own method, else one of its bases' that the project defines."""
-        for owner_module, owner in self.mro(module, cls):
+        """``name`` looked up on ``cls``: its own method, else one of its bases' that the project defines."""
+        for _, owner in self.mro(module, cls):
             for stmt in owner.body:
                 if isinstance(stmt, FuncNode) and stmt.name == name:
-                    return Function(owner_module, stmt, owner)
+                    return self.function_of(stmt)
         return None
 
     def mro(self, module: Module, cls: ast.ClassDef, depth: int = 0) -> Iterator[tuple[Module, ast.ClassDef]]:
         """The class, then its bases defined in the project (depth-first, a few levels at most)."""
         yield module, cls
-        if depth > 4:
+        if depth > 5:
             return
         for base in cls.bases:
             qualname = module.qualify(base)
@@ -169,30 +185,23 @@ class Project:
         """True for a Channels consumer class: one of its bases' names ends in ``Consumer``."""
         return any(name.rsplit(".", 1)[-1].endswith("Consumer") for name in self.base_names(module, cls))
 
-    def resolve_call(self, fn: Function, call: ast.Call) -> Function | None:
-        """The project function a call in ``fn`` runs: ``helper()``, ``module.helper()`` or ``self.method()``."""
-        target = call.func
-        if (
-            isinstance(target, ast.Attribute)
-            and isinstance(target.value, ast.Name)
-            and target.value.id == "self"
-            and fn.cls is not None
-        ):
-            return self.method(fn.module, fn.cls, target.attr)
-        qualname = fn.module.qualify(target)
-        return self.function(qualname) if qualname else None
+    def is_async_consumer(self, module: Module, cls: ast.ClassDef) -> bool:
+        return any(name.rsplit(".", 1)[-1].startswith("Async") for name in self.base_names(module, cls))
 
 
-def _functions_in(module: Module, node: ast.AST, cls: ast.ClassDef | None) -> Iterator[Function]:
+def _functions_in(
+    module: Module, node: ast.AST, cls: ast.ClassDef | None, outer: Function | None
+) -> Iterator[Function]:
     # `cls` is the class whose body we are in (through ifs and trys); a def's own body belongs to no class.
     for child in ast.iter_child_nodes(node):
         if isinstance(child, FuncNode):
-            yield Function(module, child, cls)
-            yield from _functions_in(module, child, None)
+            fn = Function(module, child, cls, outer)
+            yield fn
+            yield from _functions_in(module, child, None, fn)
         elif isinstance(child, ast.ClassDef):
-            yield from _functions_in(module, child, child)
+            yield from _functions_in(module, child, child, outer)
         else:
-            yield from _functions_in(module, child, cls)
+            yield from _functions_in(module, child, cls, outer)
 
 
 def own_nodes(node: ast.AST) -> Iterator[ast.AST]:
@@ -201,11 +210,12 @@ def own_nodes(node: ast.AST) -> Iterator[ast.AST]:
     if isinstance(node, FuncNode):
         # Decorators and defaults run when the def runs, not when the function is called.
         stack = list(node.body)
+    stack.reverse()
     while stack:
         child = stack.pop()
         yield child
         if not isinstance(child, FuncNode | ast.Lambda | ast.ClassDef):
-            stack.extend(ast.iter_child_nodes(child))
+            stack.extend(reversed(list(ast.iter_child_nodes(child))))
 
 
 def is_generator(node: FuncNode) -> bool:
@@ -220,11 +230,87 @@ def root_of(expr: ast.expr) -> ast.expr:
     return expr
 
 
-def _module_name(path: Path, base: Path) -> str:
-    parts = list(path.relative_to(base).with_suffix("").parts)
-    if parts and parts[-1] == "__init__":
-        parts.pop()
-    return ".".join(parts)
+def top_level_statements(body: list[ast.stmt]) -> Iterator[ast.stmt]:
+    """The statements a module runs when imported: its body, through if/try/with/match blocks."""
+    for stmt in body:
+        yield stmt
+        if isinstance(stmt, ast.If | ast.For | ast.While):
+            yield from top_level_statements(stmt.body + stmt.orelse)
+        elif isinstance(stmt, ast.Try):
+            yield from top_level_statements(
+                stmt.body + stmt.orelse + stmt.finalbody + [s for h in stmt.handlers for s in h.body]
+            )
+        elif isinstance(stmt, ast.With):
+            yield from top_level_statements(stmt.body)
+        elif isinstance(stmt, ast.Match):
+            yield from top_level_statements([s for case in stmt.cases for s in case.body])
+
+
+def _collect_names(module: Module) -> None:
+    package = module.name if module.path.name == "__init__.py" else module.name.rpartition(".")[0]
+    top = {id(s) for s in top_level_statements(module.tree.body)}
+    for node in ast.walk(module.tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.asname:
+                    module.imports[alias.asname] = alias.name
+                else:
+                    head = alias.name.split(".")[0]
+                    module.imports.setdefault(head, head)
+                if id(node) in top:
+                    module.imported_modules.append((alias.name, node.lineno))
+        elif isinstance(node, ast.ImportFrom):
+            source = node.module or ""
+            if node.level:
+                anchor = package.split(".") if package else []
+                anchor = anchor[: len(anchor) - (node.level - 1)] if node.level > 1 else anchor
+                source = ".".join([*anchor, *([source] if source else [])])
+            for alias in node.names:
+                if alias.name != "*":
+                    module.imports[alias.asname or alias.name] = f"{source}.{alias.name}" if source else alias.name
+                if id(node) in top:
+                    # `from pkg import mod` imports pkg, and pkg.mod when that is a module.
+                    module.imported_modules.append((source, node.lineno))
+                    if alias.name != "*":
+                        module.imported_modules.append(
+                            (f"{source}.{alias.name}" if source else alias.name, node.lineno)
+                        )
+    for stmt in top_level_statements(module.tree.body):
+        if isinstance(stmt, FuncNode):
+            module.functions.setdefault(stmt.name, stmt)
+        elif isinstance(stmt, ast.ClassDef):
+            module.classes.setdefault(stmt.name, stmt)
+        elif isinstance(stmt, ast.Assign):
+            for target in stmt.targets:
+                if isinstance(target, ast.Name):
+                    module.assigns.setdefault(target.id, []).append(stmt.value)
+        elif isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name) and stmt.value is not None:
+            module.assigns.setdefault(stmt.target.id, []).append(stmt.value)
+
+
+def python_files(
+    root: Path, excluded: Callable[[Path], bool] | None = None, skip_dirs: frozenset[str] | None = None
+) -> Iterator[Path]:
+    """The ``.py`` files under root (or root itself), skipping virtualenvs, hidden folders, the ``skip_dirs``
+    folder names (by default migrations, build output, ...), and what ``excluded`` refuses."""
+    if root.is_file():
+        yield root
+        return
+    skipped = SKIP_DIRS if skip_dirs is None else skip_dirs
+    for folder, dirs, files in os.walk(root):
+        base = Path(folder)
+        # Pruned in place, so os.walk never descends into them.
+        dirs[:] = sorted(
+            d
+            for d in dirs
+            if d not in skipped
+            and not d.startswith(".")
+            and not (base / d / "pyvenv.cfg").exists()
+            and not (excluded is not None and excluded(base / d))
+        )
+        for name in sorted(files):
+            if name.endswith(".py") and not (excluded is not None and excluded(base / name)):
+                yield base / name
 
 
 def _import_base(root: Path) -> Path:
@@ -235,68 +321,43 @@ def _import_base(root: Path) -> Path:
     return base
 
 
-def _collect_names(module: Module) -> None:
-    package = module.name if module.path.name == "__init__.py" else module.name.rpartition(".")[0]
-    for node in ast.walk(module.tree):
-        if isinstance(node, ast.Import):
-            for alias in node.names:
-                if alias.asname:
-                    module.imports[alias.asname] = alias.name
-                else:
-                    head = alias.name.split(".")[0]
-                    module.imports[head] = head
-        elif isinstance(node, ast.ImportFrom):
-            source = node.module or ""
-            if node.level:
-                anchor = package.split(".") if package else []
-                anchor = anchor[: len(anchor) - (node.level - 1)] if node.level > 1 else anchor
-                source = ".".join([*anchor, *([source] if source else [])])
-            for alias in node.names:
-                if alias.name != "*":
-                    module.imports[alias.asname or alias.name] = f"{source}.{alias.name}" if source else alias.name
-    for stmt in module.tree.body:
-        if isinstance(stmt, FuncNode):
-            module.functions[stmt.name] = stmt
-        elif isinstance(stmt, ast.ClassDef):
-            module.classes[stmt.name] = stmt
-        elif isinstance(stmt, ast.Assign):
-            for target in stmt.targets:
-                if isinstance(target, ast.Name):
-                    module.assigns[target.id] = stmt.value
-        elif isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name) and stmt.value is not None:
-            module.assigns[stmt.target.id] = stmt.value
+def _source_roots(root: Path, files: list[Path]) -> list[Path]:
+    """Where imports are resolved from: the import base of the audited path, and every folder under it that holds
+    a ``manage.py`` (a project in a sub-folder of a repository imports from there), deepest first."""
+    roots = {_import_base(root.parent if root.is_file() else root)}
+    roots |= {path.parent for path in files if path.name == "manage.py"}
+    return sorted(roots, key=lambda p: len(p.parts), reverse=True)
 
 
-def python_files(root: Path) -> Iterator[Path]:
-    """The ``.py`` files under root (or root itself), skipping virtualenvs, hidden folders and migrations."""
-    if root.is_file():
-        yield root
-        return
-    for folder, dirs, files in os.walk(root):
-        # Pruned in place, so os.walk never descends into them.
-        dirs[:] = sorted(
-            d
-            for d in dirs
-            if d not in SKIP_DIRS and not d.startswith(".") and not (Path(folder) / d / "pyvenv.cfg").exists()
-        )
-        for name in sorted(files):
-            if name.endswith(".py"):
-                yield Path(folder) / name
+def _module_name(path: Path, roots: list[Path]) -> str:
+    for base in roots:
+        if path.is_relative_to(base):
+            parts = list(path.relative_to(base).with_suffix("").parts)
+            if parts and parts[-1] == "__init__":
+                parts.pop()
+            return ".".join(parts)
+    return path.stem
 
 
-def load_project(root: Path) -> Project:
-    """Called once per audited PATH: parses every file; files that do not parse are skipped."""
+def load_project(
+    root: Path, excluded: Callable[[Path], bool] | None = None, skip_dirs: frozenset[str] | None = None
+) -> Project:
+    """Parses every file under root (files that do not parse are skipped)."""
     root = root.resolve()
-    base = _import_base(root.parent if root.is_file() else root)
+    files = list(python_files(root, excluded, skip_dirs))
+    roots = _source_roots(root, files)
     modules: list[Module] = []
-    for path in python_files(root):
+    for path in files:
         try:
             source = path.read_text(encoding="utf-8")
             tree = ast.parse(source, str(path))
         except (SyntaxError, UnicodeDecodeError, ValueError):
             continue
         rel = path.name if root.is_file() else path.relative_to(root).as_posix()
-        module = Module(_module_name(path, base), path, rel, tree, source.splitlines())
+        module = Module(_module_name(path, roots), path, rel, tree, source.splitlines())
         _collect_names(module)
         modules.append(module)
-    return Project(root, modules, {m.name: m for m in modules})
+    by_name: dict[str, Module] = {}
+    for module in modules:
+        by_name.setdefault(module.name, module)
+    return Project(root, modules, by_name)

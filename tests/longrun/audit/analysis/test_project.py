@@ -5,7 +5,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-from longrun.audit.walker import load_project, python_files
+from longrun.audit.analysis.project import load_project, python_files
 from tests.longrun.audit.conftest import write_tree
 
 

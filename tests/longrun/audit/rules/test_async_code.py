@@ -126,10 +126,8 @@ def test_the_a_prefixed_twins_are_fine(audit: Audit):
 def test_get_on_something_that_is_not_a_queryset_is_fine(audit: Audit):
     assert (
         audit("""
-        from django.core.cache import cache
-
         async def view(request, data: dict):
-            return cache.get("k"), data.get("k"), request.GET.get("q"), request.session.get("s")
+            return data.get("k"), request.GET.get("q"), request.session.get("s")
     """)
         == []
     )
@@ -355,22 +353,44 @@ def test_a_helper_decorated_with_database_sync_to_async_is_not_followed(audit: A
     )
 
 
-def test_the_audit_follows_only_one_level_down(audit: Audit):
-    assert (
-        audit("""
+def test_a_helper_chain_of_any_depth_is_followed_and_shown(audit: Audit):
+    findings = audit("""
         import time
 
         def inner():
             time.sleep(1)
 
-        def outer():
+        def middle():
             inner()
+
+        def outer():
+            middle()
 
         async def view(request):
             outer()
     """)
-        == []
+    assert [(f.rule, f.line) for f in findings] == [("LR102", 13)]
+    assert "`view` -> `outer()` (app/views.py:9) -> `middle()` (app/views.py:6) -> `inner()` (app/views.py:3)" in (
+        findings[0].message
     )
+
+
+def test_a_recursive_helper_chain_ends(audit: Audit):
+    findings = audit("""
+        import time
+
+        def ping(n):
+            if n:
+                pong(n - 1)
+            time.sleep(1)
+
+        def pong(n):
+            ping(n)
+
+        async def view(request):
+            ping(3)
+    """)
+    assert [(f.rule, f.line) for f in findings] == [("LR102", 12)]
 
 
 def test_building_an_async_to_sync_wrapper_without_calling_it_is_fine(audit: Audit):

@@ -97,19 +97,63 @@ def test_a_websocket_route_without_an_origin_validator_is_reported(audit: Audit)
     assert rules_of(findings) == ["LR302"]
 
 
-def test_a_consumer_imported_before_get_asgi_application_is_reported(audit: Audit):
+def test_a_consumer_that_imports_models_imported_before_get_asgi_application_is_reported(audit: Audit):
     findings = audit(
         files={
+            "app/consumers.py": (
+                "from channels.generic.websocket import WebsocketConsumer\n\nfrom app.models import Book\n"
+            ),
             "app/asgi.py": """
         from django.core.asgi import get_asgi_application
 
         from app.consumers import Chat
 
         application = get_asgi_application()
-    """
+    """,
         }
     )
     assert [(f.rule, f.line) for f in findings] == [("LR303", 3)]
+    assert "loads the models of `app.models` (app.consumers -> app.models)" in findings[0].message
+
+
+def test_a_consumer_that_imports_no_model_may_be_imported_early(audit: Audit):
+    findings = audit(
+        files={
+            "app/consumers.py": "import json\n\nfrom channels.generic.websocket import AsyncWebsocketConsumer\n",
+            "app/routing.py": "from django.urls import path\n\nfrom app import consumers\n",
+            "app/asgi.py": """
+        from django.core.asgi import get_asgi_application
+
+        from app.routing import websocket_urlpatterns
+
+        application = get_asgi_application()
+    """,
+        }
+    )
+    assert findings == []
+
+
+def test_an_early_import_reaching_get_user_model_at_import_time_is_reported(audit: Audit):
+    findings = audit(
+        files={
+            "app/users.py": "from django.contrib.auth import get_user_model\n\nUser = get_user_model()\n",
+            "app/routing.py": "from app.users import User\n",
+            "app/asgi.py": "from app.routing import x\nfrom django.core.asgi import get_asgi_application\n\n"
+            "application = get_asgi_application()\n",
+        }
+    )
+    assert [(f.rule, f.line) for f in findings] == [("LR303", 1)]
+    assert "get_user_model()" in findings[0].message
+
+
+def test_an_early_import_of_django_contrib_auth_models_is_reported(audit: Audit):
+    findings = audit(
+        files={
+            "app/asgi.py": "from django.contrib.auth.models import User\n"
+            "from django.core.asgi import get_asgi_application\n\napplication = get_asgi_application()\n",
+        }
+    )
+    assert [(f.rule, f.line) for f in findings] == [("LR303", 1)]
 
 
 def test_an_asgi_module_in_the_documented_order_is_fine(audit: Audit):
@@ -209,10 +253,11 @@ def test_a_websocket_app_built_elsewhere_or_by_a_custom_wrapper_is_not_judged(au
     )
 
 
-def test_a_project_module_imported_early_is_reported_only_when_it_loads_models_or_consumers(audit: Audit):
+def test_a_project_module_imported_early_is_reported_only_when_its_imports_load_models(audit: Audit):
     findings = audit(
         files={
             "app/env.py": "import os\n\nDEBUG = os.environ.get('DEBUG')\n",
+            "app/consumers.py": "from app.models import Book\n",
             "app/stack.py": "from app.consumers import Chat\n",
             "app/asgi.py": """
             from django.core.asgi import get_asgi_application

@@ -1,0 +1,177 @@
+"""longrun's ASGI handler: Django's request cycle, without a thread for an async request that does no sync work."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from asgiref.sync import ThreadSensitiveContext
+from django.core import signals
+from django.core.asgi import get_asgi_application as django_application
+from django.urls import get_urlconf
+
+from longrun.asgi import ASGIHandler, asend_request_signal
+from longrun.hops import count_hops, no_hops
+from longrun.testing import asgi_request
+from tests.longrun import asgi_site
+
+ASYNC_MIDDLEWARE = [
+    "longrun.middleware.SecurityMiddleware",
+    "longrun.middleware.SessionMiddleware",
+    "longrun.middleware.CommonMiddleware",
+    "longrun.middleware.CsrfViewMiddleware",
+    "longrun.middleware.AuthenticationMiddleware",
+    "longrun.middleware.MessageMiddleware",
+    "longrun.middleware.XFrameOptionsMiddleware",
+]
+
+
+@pytest.fixture
+def site(settings):
+    settings.ROOT_URLCONF = "tests.longrun.asgi_site"
+    settings.MIDDLEWARE = ASYNC_MIDDLEWARE
+    asgi_site.queried.clear()
+
+
+async def test_an_async_view_is_served_with_no_thread_hop(site):
+    handler = ASGIHandler()
+    with no_hops():
+        response = await asgi_request(handler, "GET", "/hello/")
+    assert (response.status, response.body) == (200, b"hello")
+
+
+async def test_an_async_stream_is_served_with_no_thread_hop(site):
+    handler = ASGIHandler()
+    with no_hops():
+        response = await asgi_request(handler, "GET", "/stream/")
+    assert response.body == b"abc"
+
+
+async def test_django_s_own_handler_starts_a_thread_for_the_same_request(site):
+    with count_hops() as hops:
+        response = await asgi_request(django_application(), "GET", "/hello/")
+    assert response.status == 200
+    assert hops.sync_to_async >= 2 and hops.threads >= 1
+
+
+async def test_a_sync_view_still_runs_on_a_thread_of_its_own(site):
+    handler = ASGIHandler()
+    with count_hops() as hops:
+        response = await asgi_request(handler, "GET", "/sync/")
+    assert response.body == b"hello from a thread"
+    assert hops.sync_to_async >= 1
+
+
+@pytest.mark.django_db(transaction=True, databases=["default", "housekeeping"])
+async def test_a_connection_the_request_opened_on_its_thread_is_closed_when_it_ends(site):
+    handler = ASGIHandler()
+    response = await asgi_request(handler, "GET", "/query/")
+    assert response.body == b"queried"
+    # CONN_MAX_AGE = 0: request_finished's close_old_connections closed it, on the thread that holds it.
+    [wrapper] = asgi_site.queried
+    assert wrapper.connection is None
+
+
+async def test_a_sync_receiver_of_its_own_is_still_sent_the_signals(site):
+    sent: list[str] = []
+
+    def started(sender, **kwargs):
+        sent.append("started" if "scope" in kwargs else "?")
+
+    def finished(sender, **kwargs):
+        sent.append("finished")
+
+    signals.request_started.connect(started)
+    signals.request_finished.connect(finished)
+    try:
+        with count_hops() as hops:
+            await asgi_request(ASGIHandler(), "GET", "/hello/")
+    finally:
+        signals.request_started.disconnect(started)
+        signals.request_finished.disconnect(finished)
+    assert sent == ["started", "finished"]
+    # A receiver the handler does not know may do anything: it runs on the request's thread, as in Django.
+    assert hops.sync_to_async == 2
+
+
+async def test_an_async_receiver_is_awaited_on_the_loop(site):
+    sent: list[str] = []
+
+    async def finished(sender, **kwargs):
+        sent.append("finished")
+
+    signals.request_finished.connect(finished)
+    try:
+        with no_hops():
+            await asgi_request(ASGIHandler(), "GET", "/hello/")
+    finally:
+        signals.request_finished.disconnect(finished)
+    assert sent == ["finished"]
+
+
+async def test_the_urlconf_a_request_set_is_reset_when_it_finishes(site):
+    from django.urls import set_urlconf
+
+    # Inside a request's context, as the handler sends it: no thread of the request exists yet.
+    async with ThreadSensitiveContext():
+        set_urlconf("some.urlconf")
+        with no_hops():
+            await asend_request_signal(signals.request_finished, sender=ASGIHandler)
+        assert get_urlconf() is None
+
+
+async def test_a_failing_view_answers_500(site):
+    response = await asgi_request(ASGIHandler(), "GET", "/failing/")
+    assert response.status == 500
+
+
+async def test_a_client_that_leaves_cancels_the_view(site, settings):
+    started, cancelled = asyncio.Event(), asyncio.Event()
+
+    async def slow(request):
+        started.set()
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    from django.urls import path
+
+    asgi_site.urlpatterns.append(path("slow/", slow))
+    try:
+        handler = ASGIHandler()
+        scope = {
+            "type": "http",
+            "method": "GET",
+            "path": "/slow/",
+            "headers": [(b"host", b"127.0.0.1")],
+            "query_string": b"",
+        }
+        disconnect = asyncio.Event()
+        messages = [{"type": "http.request", "body": b""}]
+
+        async def receive():
+            if messages:
+                return messages.pop()
+            await disconnect.wait()
+            return {"type": "http.disconnect"}
+
+        sent: list[dict] = []
+
+        async def send(message):
+            sent.append(message)
+
+        task = asyncio.create_task(handler(scope, receive, send))
+        await asyncio.wait_for(started.wait(), 5)
+        disconnect.set()
+        await asyncio.wait_for(task, 5)
+    finally:
+        asgi_site.urlpatterns.pop()
+    assert cancelled.is_set()
+    assert sent == []
+
+
+async def test_lifespan_and_websocket_scopes_are_refused_as_django_refuses_them():
+    with pytest.raises(ValueError, match="only handle ASGI/HTTP"):
+        await ASGIHandler()({"type": "websocket"}, None, None)

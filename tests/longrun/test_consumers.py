@@ -1,0 +1,46 @@
+"""NoHopDispatchMixin: a Channels consumer handles each message without a thread hop when none is needed."""
+
+from __future__ import annotations
+
+import pytest
+from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.testing import WebsocketCommunicator
+
+from longrun.consumers import NoHopDispatchMixin
+from longrun.hops import count_hops
+
+
+class Echo(AsyncWebsocketConsumer):  # type: ignore[misc]
+    async def receive(self, text_data=None, bytes_data=None):
+        await self.send(text_data=text_data)
+
+
+class NoHopEcho(NoHopDispatchMixin, Echo):
+    pass
+
+
+async def echo_hops(consumer) -> int:
+    communicator = WebsocketCommunicator(consumer.as_asgi(), "/")
+    connected, _ = await communicator.connect()
+    assert connected
+    with count_hops() as hops:
+        await communicator.send_to(text_data="ping")
+        assert await communicator.receive_from() == "ping"
+    await communicator.disconnect()
+    return hops.sync_to_async
+
+
+@pytest.mark.django_db(transaction=True)  # Channels' housekeeping may touch a connection an earlier test left
+async def test_channels_hops_to_a_thread_before_each_message():
+    assert await echo_hops(Echo) == 1
+
+
+async def test_the_mixin_handles_a_message_without_a_hop():
+    assert await echo_hops(NoHopEcho) == 0
+
+
+async def test_the_mixin_still_disconnects_cleanly():
+    communicator = WebsocketCommunicator(NoHopEcho.as_asgi(), "/")
+    await communicator.connect()
+    await communicator.disconnect()
+    await communicator.wait(timeout=2)
