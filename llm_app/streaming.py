@@ -36,33 +36,13 @@ def sse_events(generation: Generation) -> Iterator[bytes]:
         generation.close()
 
 
-class AsyncSSEBody:
-    """The async view's body: iterated by Django's ASGI handler, cancelled by it on client disconnect.
-
-    Django registers the body's ``close()`` and calls it (in a thread) when the response ends, also when the
-    client left before a byte was read: then the generation was never iterated and is closed here.
-    """
-
-    def __init__(self, generation: AsyncGeneration) -> None:
-        self.generation = generation
-
-    def __aiter__(self) -> AsyncIterator[bytes]:
-        return self._events()
-
-    async def _events(self) -> AsyncIterator[bytes]:
-        try:
-            async for event in self.generation:
-                yield frame(event)
-        finally:
-            await self.generation.aclose()
-
-    def close(self) -> None:
-        self.generation.close_unstarted()
-
-
-def asse_events(generation: AsyncGeneration) -> AsyncSSEBody:
-    """The async view's body for ``generation``."""
-    return AsyncSSEBody(generation)
+async def asse_events(generation: AsyncGeneration) -> AsyncIterator[bytes]:
+    """The async view's body: iterated by Django's ASGI handler, cancelled by it on client disconnect."""
+    try:
+        async for event in generation:
+            yield frame(event)
+    finally:
+        await generation.aclose()
 
 
 def sse_response(body: Iterable[bytes] | AsyncIterable[bytes]) -> StreamingHttpResponse:

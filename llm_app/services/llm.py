@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import weakref
 from collections.abc import AsyncGenerator, AsyncIterator, Generator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -310,34 +311,29 @@ class AsyncGeneration:
         self.request = request
         self.record = record
         self.result: ChatResult | None = None
-        self._started = False
-        self._events = self._run()
+        # Made at the first __anext__: until then nothing refers back to this object, so one dropped unread is
+        # freed (and its finaliser run) at once rather than by a later cycle collection.
+        self._events: AsyncGenerator[Event] | None = None
+        # A generation dropped before it was read or closed (its response abandoned by a client that left while
+        # the server was about to send it) would never save: its finaliser saves it as cancelled.
+        self._abandoned = weakref.finalize(self, _save_abandoned, record)
 
     def __aiter__(self) -> AsyncIterator[Event]:
         return self
 
     async def __anext__(self) -> Event:
-        self._started = True
+        if self._events is None:
+            self._abandoned.detach()
+            self._events = self._run()
         return await anext(self._events)
-
-    def close_unstarted(self) -> None:
-        """Sync (a worker thread): saves a generation never iterated as cancelled; no-op once iteration began.
-
-        A response can be abandoned before its body is read (the client left while Django was about to send
-        it): the body's ``finally`` never runs then, and nothing else would ever close the call.
-        """
-        if self._started or self.result is not None:
-            return
-        self.result = _Tally().result(self.record, Status.CANCELLED)
-        recording.finish(record=self.record, **_finish_kwargs(self.result))
 
     async def aclose(self) -> None:
         """Called when the consumer stops early: saves the partial answer as cancelled."""
-        if self._started:
+        self._abandoned.detach()
+        if self._events is not None:
             await self._events.aclose()
         elif self.result is None:
-            # Never iterated: the generator body (and its finally) would never run, so record it here.
-            await self._events.aclose()
+            # Never iterated: the generator body (and its finally) never ran, so record it here.
             self.result = _Tally().result(self.record, Status.CANCELLED)
             await recording.afinish(record=self.record, **_finish_kwargs(self.result))
 
@@ -374,6 +370,17 @@ class AsyncGeneration:
             yield ErrorEvent(message=message, http_status=http_status, result=self.result)
         else:
             yield DoneEvent(result=self.result)
+
+
+def _save_abandoned(record: recording.CallRecord) -> None:
+    """The finaliser of an ``AsyncGeneration`` dropped unread: saves the call as cancelled, with no text."""
+    kwargs = _finish_kwargs(_Tally().result(record, Status.CANCELLED))
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        recording.finish(record=record, **kwargs)  # a thread, or the interpreter's exit
+    else:
+        recording.detach(recording.afinish(record=record, **kwargs))
 
 
 def stream(*, request: ChatRequest, path: CallPath, interface: Interface) -> Generation:
