@@ -142,4 +142,4 @@ class LLMCallAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
     @admin.display(description="Answer")
     def answer(self, obj: LLMCall) -> str:
-        return obj.message.content if obj.message_id else ""
+        return obj.message.content if obj.message is not None else ""

@@ -12,6 +12,8 @@ class Status(models.TextChoices):
     COMPLETE = "complete", "Complete"
     CANCELLED = "cancelled", "Cancelled"
     ERROR = "error", "Error"
+    # Only an LLMCall: turned away by LLM_MAX_IN_FLIGHT before anything was sent to the LLM or written.
+    REJECTED = "rejected", "Rejected"
 
 
 class CallPath(models.TextChoices):
@@ -61,8 +63,11 @@ class Message(models.Model):
 
 
 class LLMCall(models.Model):
-    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="calls")
-    message = models.OneToOneField(Message, on_delete=models.CASCADE, related_name="call")
+    # Empty for a rejected call: it wrote no message, and a conversation only when the request continued one.
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="calls", null=True, blank=True
+    )
+    message = models.OneToOneField(Message, on_delete=models.CASCADE, related_name="call", null=True, blank=True)
     path = models.CharField(max_length=16, choices=CallPath.choices, db_index=True)
     interface = models.CharField(max_length=8, choices=Interface.choices, db_index=True)
     model = models.CharField(max_length=200, db_index=True)

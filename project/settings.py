@@ -152,9 +152,19 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # Channels. Unset REDIS_URL means the in-memory layer: one process only, fine for the demo and tests.
 REDIS_URL = os.environ.get("REDIS_URL", "")
 if REDIS_URL:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}}}
+    # redis-py 8 reads with a 5 s socket timeout by default, exactly as long as channels_redis blocks in BZPOPMIN
+    # waiting for a message: every socket idle for 5 s would die with "Timeout reading" (channels_redis#422).
+    # Reads may take longer than that wait; a Redis that answers nothing for 15 s is still found dead.
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 15}]},
+        }
+    }
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+# Every key this project writes to Redis (rate-limit windows, cross-process locks) starts with this.
+REDIS_KEY_PREFIX = os.environ.get("REDIS_KEY_PREFIX", "longrun")
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -222,6 +232,21 @@ LLM_REQUIRE_AUTH = env_bool("LLM_REQUIRE_AUTH", False)
 # How often (seconds, at most) a process that records calls looks for calls left streaming by a dead process and
 # closes them as errors (llm_app/recovery.py); it also looks once at its first call, so a restart cleans up.
 LLM_ORPHAN_SWEEP_S = env_float("LLM_ORPHAN_SWEEP_S", 60.0)
+
+# Limits that protect the upstream LLM (llm_app/services/limits.py, rate_limit.py; docs/deployment.md).
+# LLM_MAX_IN_FLIGHT: LLM calls one process runs at once, every path together (0: no cap). A call past it waits up
+# to LLM_QUEUE_TIMEOUT seconds for a slot, then gets 503 with Retry-After and is recorded as rejected.
+LLM_MAX_IN_FLIGHT = env_int("LLM_MAX_IN_FLIGHT", 0)
+LLM_QUEUE_TIMEOUT = env_float("LLM_QUEUE_TIMEOUT", 10.0)
+# Generation requests per client (user, else IP address) in a sliding window: "30/min", "500/hour"; empty: none.
+# Counted in Redis when REDIS_URL is set (every process shares the count), else per process. Past it: 429.
+LLM_RATE_LIMIT = os.environ.get("LLM_RATE_LIMIT", "").strip()
+# Behind a proxy: the header it writes the client's address to (X-Real-IP, X-Forwarded-For), read only from
+# requests whose peer is in LLM_TRUSTED_PROXIES (addresses or networks). Empty: the peer's address is the client's.
+LLM_CLIENT_IP_HEADER = os.environ.get("LLM_CLIENT_IP_HEADER", "").strip()
+LLM_TRUSTED_PROXIES = [
+    p.strip() for p in os.environ.get("LLM_TRUSTED_PROXIES", "127.0.0.1,::1").split(",") if p.strip()
+]
 
 # Where `manage.py serve` starts the simulator; it must match LLM_BASE_URL to be used.
 LLM_SIMULATOR_TTFT_MS = env_int("LLM_SIMULATOR_TTFT_MS", 200)

@@ -75,9 +75,13 @@ class DashboardConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
                 {"type": "race.refused", "message": f"users must be a whole number from 1 to {race.MAX_USERS}."}
             )
             return
-        if race.start(users) is None:
+        if await race.astart(users) is None:
             await self.send_json(
-                {"type": "race.refused", "message": "A race is running already: watch it, or wait until it ends."}
+                {
+                    "type": "race.refused",
+                    "message": "A race is running already (here or on another server process): watch it, or wait "
+                    "until it ends.",
+                }
             )
 
     async def race_update(self, event: dict[str, Any]) -> None:

@@ -58,9 +58,16 @@ def _sync_client(config: ClientConfig) -> OpenAI:
     )
 
 
+_sync_lock = threading.Lock()
+
+
 def get_client() -> OpenAI:
     """Called by sync code for each call: the process's sync client for the current settings."""
-    return _sync_client(ClientConfig.from_settings())
+    config = ClientConfig.from_settings()
+    # lru_cache does not hold a lock while it builds: two threads' first calls would each build a client, and
+    # the one not kept would be dropped with its sockets open.
+    with _sync_lock:
+        return _sync_client(config)
 
 
 _async_lock = threading.Lock()

@@ -22,7 +22,7 @@ import openai
 from django.conf import settings
 
 from llm_app.models import CallPath, Interface, Status
-from llm_app.services import recording
+from llm_app.services import limits, recording
 from llm_app.services.clients import aget_client, get_client
 from llm_app.services.schemas import ChatRequest, ChatResult
 
@@ -202,11 +202,50 @@ def _finish_kwargs(result: ChatResult, error: str = "") -> dict[str, Any]:
     }
 
 
+def _reject_kwargs(
+    request: ChatRequest, path: CallPath, interface: Interface, exc: limits.OverCapacity
+) -> dict[str, Any]:
+    return {
+        "conversation_id": request.conversation,
+        "path": path,
+        "interface": interface,
+        "model": settings.LLM_MODEL,
+        "waited_ms": exc.waited_ms,
+        "error": exc.message,
+    }
+
+
+def _take_slot(request: ChatRequest, path: CallPath, interface: Interface) -> limits.Slot:
+    """A slot under LLM_MAX_IN_FLIGHT before anything is written; a call turned away is recorded as rejected."""
+    try:
+        return limits.take_slot()
+    except limits.OverCapacity as exc:
+        recording.reject(**_reject_kwargs(request, path, interface, exc))
+        raise
+
+
+async def _atake_slot(request: ChatRequest, path: CallPath, interface: Interface) -> limits.Slot:
+    """A slot under LLM_MAX_IN_FLIGHT before anything is written; a call turned away is recorded as rejected."""
+    try:
+        return await limits.atake_slot()
+    except limits.OverCapacity as exc:
+        await recording.areject(**_reject_kwargs(request, path, interface, exc))
+        raise
+
+
 # --- non-streaming -------------------------------------------------------------------------------------------
 
 
 def complete(*, request: ChatRequest, path: CallPath, interface: Interface) -> ChatResult:
-    """Called by sync code: one whole reply. Raises ConversationNotFound before, UpstreamError after a failure."""
+    """One whole reply, for sync code. Raises OverCapacity or ConversationNotFound before, UpstreamError after."""
+    slot = _take_slot(request, path, interface)
+    try:
+        return _complete(request=request, path=path, interface=interface)
+    finally:
+        slot.release()
+
+
+def _complete(*, request: ChatRequest, path: CallPath, interface: Interface) -> ChatResult:
     record = recording.start(**_start_kwargs(request, path, interface))
     tally = _Tally()
     try:
@@ -225,7 +264,15 @@ def complete(*, request: ChatRequest, path: CallPath, interface: Interface) -> C
 
 
 async def acomplete(*, request: ChatRequest, path: CallPath, interface: Interface) -> ChatResult:
-    """Called by async code: one whole reply; a cancellation (disconnect) is recorded, then re-raised."""
+    """One whole reply, for async code; a cancellation (disconnect) is recorded, then re-raised."""
+    slot = await _atake_slot(request, path, interface)
+    try:
+        return await _acomplete(request=request, path=path, interface=interface)
+    finally:
+        slot.release()
+
+
+async def _acomplete(*, request: ChatRequest, path: CallPath, interface: Interface) -> ChatResult:
     record = await recording.astart(**_start_kwargs(request, path, interface))
     tally = _Tally()
     try:
@@ -253,11 +300,16 @@ async def acomplete(*, request: ChatRequest, path: CallPath, interface: Interfac
 class Generation:
     """A sync stream of events: tokens, then one DoneEvent or ErrorEvent. ``close()`` cancels it."""
 
-    def __init__(self, *, request: ChatRequest, record: recording.CallRecord) -> None:
+    def __init__(
+        self, *, request: ChatRequest, record: recording.CallRecord, slot: limits.Slot = limits.UNLIMITED
+    ) -> None:
         self.request = request
         self.record = record
         self.result: ChatResult | None = None
         self._started = False
+        self._slot = slot
+        # A generation dropped without being run or closed must not keep its slot under the cap for ever.
+        weakref.finalize(self, slot.release)
         self._events = self._run()
 
     def __iter__(self) -> Iterator[Event]:
@@ -274,6 +326,7 @@ class Generation:
         elif self.result is None:
             # Never iterated: the generator body (and its finally) would never run, so record it here.
             self._events.close()
+            self._slot.release()
             self.result = _Tally().result(self.record, Status.CANCELLED)
             recording.finish(record=self.record, **_finish_kwargs(self.result))
 
@@ -296,6 +349,7 @@ class Generation:
         finally:
             if upstream is not None:
                 upstream.close()
+            self._slot.release()
             self.result = tally.result(self.record, status)
             recording.finish(record=self.record, **_finish_kwargs(self.result, message))
         if status == Status.ERROR:
@@ -307,16 +361,20 @@ class Generation:
 class AsyncGeneration:
     """An async stream of events: tokens, then one DoneEvent or ErrorEvent. Cancelling the task cancels it."""
 
-    def __init__(self, *, request: ChatRequest, record: recording.CallRecord) -> None:
+    def __init__(
+        self, *, request: ChatRequest, record: recording.CallRecord, slot: limits.Slot = limits.UNLIMITED
+    ) -> None:
         self.request = request
         self.record = record
         self.result: ChatResult | None = None
+        self._slot = slot
         # Made at the first __anext__: until then nothing refers back to this object, so one dropped unread is
         # freed (and its finaliser run) at once rather than by a later cycle collection.
         self._events: AsyncGenerator[Event] | None = None
         # A generation dropped before it was read or closed (its response abandoned by a client that left while
-        # the server was about to send it) would never save: its finaliser saves it as cancelled.
-        self._abandoned = weakref.finalize(self, _save_abandoned, record)
+        # the server was about to send it) must neither keep its slot under the cap nor stay "streaming": its
+        # finaliser releases the slot and saves the call as cancelled.
+        self._abandoned = weakref.finalize(self, _save_abandoned, record, slot)
 
     def __aiter__(self) -> AsyncIterator[Event]:
         return self
@@ -334,6 +392,7 @@ class AsyncGeneration:
             await self._events.aclose()
         elif self.result is None:
             # Never iterated: the generator body (and its finally) never ran, so record it here.
+            self._slot.release()
             self.result = _Tally().result(self.record, Status.CANCELLED)
             await recording.afinish(record=self.record, **_finish_kwargs(self.result))
 
@@ -356,6 +415,7 @@ class AsyncGeneration:
             status = Status.ERROR
             http_status, message = describe_failure(exc)
         finally:
+            self._slot.release()
             self.result = tally.result(self.record, status)
             # The save starts first, in a task of its own: a second cancellation (a server giving up on a slow
             # cleanup) may interrupt the awaits below, never the save.
@@ -372,8 +432,9 @@ class AsyncGeneration:
             yield DoneEvent(result=self.result)
 
 
-def _save_abandoned(record: recording.CallRecord) -> None:
-    """The finaliser of an ``AsyncGeneration`` dropped unread: saves the call as cancelled, with no text."""
+def _save_abandoned(record: recording.CallRecord, slot: limits.Slot) -> None:
+    """The finaliser of an ``AsyncGeneration`` dropped unread: frees its slot, saves the call as cancelled."""
+    slot.release()
     kwargs = _finish_kwargs(_Tally().result(record, Status.CANCELLED))
     try:
         asyncio.get_running_loop()
@@ -384,12 +445,22 @@ def _save_abandoned(record: recording.CallRecord) -> None:
 
 
 def stream(*, request: ChatRequest, path: CallPath, interface: Interface) -> Generation:
-    """Called by sync code: records the call now (ConversationNotFound raises here), streams when iterated."""
-    record = recording.start(**_start_kwargs(request, path, interface))
-    return Generation(request=request, record=record)
+    """For sync code: takes a slot and records the call now (OverCapacity, ConversationNotFound raise here)."""
+    slot = _take_slot(request, path, interface)
+    try:
+        record = recording.start(**_start_kwargs(request, path, interface))
+    except BaseException:
+        slot.release()
+        raise
+    return Generation(request=request, record=record, slot=slot)
 
 
 async def astream(*, request: ChatRequest, path: CallPath, interface: Interface) -> AsyncGeneration:
-    """Called by async code: records the call now (ConversationNotFound raises here), streams when iterated."""
-    record = await recording.astart(**_start_kwargs(request, path, interface))
-    return AsyncGeneration(request=request, record=record)
+    """For async code: takes a slot and records the call now (OverCapacity, ConversationNotFound raise here)."""
+    slot = await _atake_slot(request, path, interface)
+    try:
+        record = await recording.astart(**_start_kwargs(request, path, interface))
+    except BaseException:
+        slot.release()
+        raise
+    return AsyncGeneration(request=request, record=record, slot=slot)

@@ -20,6 +20,7 @@ import threading
 from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import timedelta
 from functools import partial
 from typing import Any, TypeVar
 
@@ -116,6 +117,25 @@ def _write_finish(
         LLMCall.objects.filter(pk=record.call_id).update(
             tokens=tokens, ttft_ms=ttft_ms, duration_ms=duration_ms, status=status, error=error
         )
+
+
+def _write_rejected(
+    *, conversation_id: int | None, path: CallPath, interface: Interface, model: str, waited_ms: float, error: str
+) -> int:
+    # Only the call: no prompt, no answer. It links to its conversation when the request continued one.
+    conversation = Conversation.objects.filter(pk=conversation_id).first() if conversation_id is not None else None
+    call = LLMCall.objects.create(
+        conversation=conversation,
+        message=None,
+        path=path,
+        interface=interface,
+        model=model,
+        started_at=timezone.now() - timedelta(milliseconds=waited_ms),
+        duration_ms=waited_ms,
+        status=Status.REJECTED,
+        error=error,
+    )
+    return call.pk
 
 
 # --- the writers ---------------------------------------------------------------------------------------------
@@ -309,3 +329,39 @@ async def afinish(
     # Shielded: this is often awaited while the caller is being cancelled (client disconnect, stop); a second
     # cancellation must not lose the partial answer. The write finishes even if this await is interrupted.
     await asyncio.shield(asyncio.ensure_future(write))
+
+
+def reject(
+    *, conversation_id: int | None, path: CallPath, interface: Interface, model: str, waited_ms: float, error: str
+) -> int:
+    """Records, from sync code, a call turned away by the in-flight cap: one LLMCall row, status rejected."""
+    return _writer().run(
+        partial(
+            _write_rejected,
+            conversation_id=conversation_id,
+            path=path,
+            interface=interface,
+            model=model,
+            waited_ms=waited_ms,
+            error=error,
+        )
+    )
+
+
+async def areject(
+    *, conversation_id: int | None, path: CallPath, interface: Interface, model: str, waited_ms: float, error: str
+) -> int:
+    """Records, from async code, a call turned away by the in-flight cap: one LLMCall row, status rejected."""
+    write = _writer().arun(
+        partial(
+            _write_rejected,
+            conversation_id=conversation_id,
+            path=path,
+            interface=interface,
+            model=model,
+            waited_ms=waited_ms,
+            error=error,
+        )
+    )
+    # Shielded like afinish: the client may be gone already; the rejection is still recorded.
+    return await asyncio.shield(asyncio.ensure_future(write))

@@ -101,6 +101,8 @@ async def websocket(
                 if frame.type != aiohttp.WSMsgType.TEXT:
                     return "closed"
                 message = json.loads(frame.data)
+                if message["type"] == "started":
+                    continue  # announces the call; its tokens follow
                 if message["type"] == "token":
                     tokens += 1
                     if hang_up_after is not None and tokens >= hang_up_after:

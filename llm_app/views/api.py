@@ -17,6 +17,8 @@ from django.middleware.csrf import CsrfViewMiddleware
 from django.views.decorators.csrf import csrf_exempt
 
 from llm_app.models import Interface
+from llm_app.services import rate_limit
+from llm_app.services.limits import LimitExceeded
 from llm_app.services.llm import UpstreamError
 from llm_app.services.recording import ConversationNotFound
 from llm_app.services.schemas import BadRequest, ChatRequest, parse_chat_body
@@ -41,6 +43,16 @@ def upstream_error_response(exc: UpstreamError) -> JsonResponse:
     response = error_response(exc.http_status, exc.message, **exc.result.as_dict())
     if exc.retry_after is not None:
         response["Retry-After"] = str(exc.retry_after)
+    return response
+
+
+def limit_response(exc: LimitExceeded) -> JsonResponse:
+    """503 (the in-flight cap) or 429 (the rate limit), with ``Retry-After`` in the header and the body."""
+    response = JsonResponse(
+        {"error": {"status": exc.http_status, "message": exc.message, "retry_after": exc.retry_after}},
+        status=exc.http_status,
+    )
+    response["Retry-After"] = str(exc.retry_after)
     return response
 
 
@@ -75,7 +87,8 @@ _LOGIN_MESSAGE = "Log in first (LLM_REQUIRE_AUTH is on): sign in at /admin/login
 
 
 def api_endpoint(view: ApiView | AsyncApiView) -> Callable[[HttpRequest], Any]:
-    """Wraps an API view, sync or async (decided once, here): method, auth, CSRF, body; then ``view(request, chat)``."""
+    """Wraps an API view, sync or async (decided once, here): method, auth, CSRF, body, rate limit; then
+    ``view(request, chat)``. A limit's refusal, there or in the view (the in-flight cap), becomes a 429 or 503."""
     if inspect.iscoroutinefunction(view):
 
         async def async_endpoint(request: HttpRequest) -> HttpResponseBase:
@@ -90,7 +103,11 @@ def api_endpoint(view: ApiView | AsyncApiView) -> Callable[[HttpRequest], Any]:
                 chat = _read(request)
             except BadRequest as exc:
                 return bad_request_response(exc)
-            return await view(request, chat)  # type: ignore[no-any-return]
+            try:
+                await rate_limit.acheck_request(request)
+                return await view(request, chat)  # type: ignore[no-any-return]
+            except LimitExceeded as exc:
+                return limit_response(exc)
 
         return csrf_exempt(functools.wraps(view)(async_endpoint))
 
@@ -104,6 +121,10 @@ def api_endpoint(view: ApiView | AsyncApiView) -> Callable[[HttpRequest], Any]:
             chat = _read(request)
         except BadRequest as exc:
             return bad_request_response(exc)
-        return view(request, chat)  # type: ignore[return-value]
+        try:
+            rate_limit.check_request(request)
+            return view(request, chat)  # type: ignore[return-value]
+        except LimitExceeded as exc:
+            return limit_response(exc)
 
     return csrf_exempt(functools.wraps(view)(sync_endpoint))

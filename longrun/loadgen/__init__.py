@@ -8,14 +8,27 @@ and threads of the server's processes; import it from ``longrun.loadgen.procstat
 
 from longrun.loadgen.clients import KINDS, Kind, RequestResult, make_session, post_json, post_sse, websocket
 from longrun.loadgen.figures import Summary, percentile, summarize
-from longrun.loadgen.runner import ClientCpu, LoadRun, PayloadFactory, raise_nofile_limit, run_load
+from longrun.loadgen.runner import (
+    CLIENTS,
+    Burst,
+    ClientCpu,
+    LoadRun,
+    PayloadFactory,
+    Request,
+    raise_nofile_limit,
+    run_load,
+    run_users,
+)
 
 __all__ = [
+    "CLIENTS",
     "KINDS",
+    "Burst",
     "ClientCpu",
     "Kind",
     "LoadRun",
     "PayloadFactory",
+    "Request",
     "RequestResult",
     "Summary",
     "make_session",
@@ -24,6 +37,7 @@ __all__ = [
     "post_sse",
     "raise_nofile_limit",
     "run_load",
+    "run_users",
     "summarize",
     "websocket",
 ]

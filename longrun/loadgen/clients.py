@@ -205,7 +205,7 @@ async def websocket(
                     return timer.result(_reply_error(reply))
                 elif reply.get("type") == "error":
                     return timer.result("llm_error")
-                else:
+                elif reply.get("type") != "started":  # "started": the call is recorded, its tokens follow
                     return timer.result("protocol")
             return timer.result("incomplete")
 

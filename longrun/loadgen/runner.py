@@ -1,9 +1,10 @@
 """N concurrent users, all starting at once, each sending its requests one after another.
 
-``run_load`` is the engine of a server comparison: every user is a task that waits on one start signal, so the
-burst reaches the server together; each then sends ``requests_per_user`` requests (or keeps sending until
-``duration_s`` has passed, finishing the request in flight). The run records every ``RequestResult``, the wall
-clock of the burst, and the load generator's own CPU, to show that the client was not the bottleneck.
+``run_load`` is the engine of a server comparison (``run_users`` under it takes any request coroutine): every
+user is a task that waits on one start signal, so the burst reaches the server together; each then sends
+``requests_per_user`` requests (or keeps sending until ``duration_s`` has passed, finishing the request in
+flight). The run records every ``RequestResult``, the wall clock of the burst, and the load generator's own CPU,
+to show that the client was not the bottleneck.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import resource
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -93,43 +94,37 @@ def raise_nofile_limit(needed: int) -> int:
     return target
 
 
-async def run_load(
-    *,
-    kind: Kind,
-    url: str,
-    concurrency: int,
-    payload_factory: PayloadFactory,
-    requests_per_user: int = 1,
-    duration_s: float | None = None,
-    origin: str | None = None,
-    timeout_s: float = DEFAULT_TIMEOUT_S,
-    session: aiohttp.ClientSession | None = None,
-) -> LoadRun:
-    """Runs ``concurrency`` users against ``url`` and returns every request they made.
+# (user index, request index of that user) -> that request's result, however it is sent.
+Request = Callable[[int, int], Awaitable[RequestResult]]
 
-    ``kind`` picks the client (``json``: ``post_json``, ``sse``: ``post_sse``, ``websocket``: ``websocket``,
-    with ``origin`` as the handshake's Origin). With ``duration_s``, each user keeps sending until that many
-    seconds after the start and ``requests_per_user`` is ignored. A ``session`` of the caller's is used as it
-    is and left open; otherwise one is made for the run, with a connection per user.
+
+@dataclass(frozen=True, slots=True)
+class Burst:
+    """What ``run_users`` measured: every result, in order of start, and the clocks around them."""
+
+    results: list[RequestResult]
+    wall_start: float  # perf_counter() when the users were released
+    wall_end: float  # perf_counter() when the last user finished
+    started_at: float  # time.time() at wall_start
+    client_cpu: ClientCpu
+    nofile_limit: int
+
+
+async def run_users(
+    *, concurrency: int, request: Request, requests_per_user: int = 1, duration_s: float | None = None
+) -> Burst:
+    """Releases ``concurrency`` users at once, each awaiting ``request(user, index)`` in turn, and times it all.
+
+    The engine under ``run_load``, for any request a coroutine can make (an SDK's stream, a custom protocol):
+    every user waits on one start signal, then sends ``requests_per_user`` requests one after another, or keeps
+    sending until ``duration_s`` after the start (finishing the one in flight). Raises this process's open-file
+    limit to fit a socket per user first.
     """
     if concurrency < 1:
         raise ValueError("concurrency must be at least 1.")
     if duration_s is None and requests_per_user < 1:
         raise ValueError("requests_per_user must be at least 1.")
-    if kind not in ("json", "sse", "websocket"):
-        raise ValueError(f"Unknown kind {kind!r}: choose json, sse or websocket.")
     nofile = raise_nofile_limit(concurrency + _SPARE_FDS)
-    own_session = session is None
-    http = make_session(concurrency, timeout_s=timeout_s) if session is None else session
-
-    async def one(user: int, index: int) -> RequestResult:
-        payload = payload_factory(user, index)
-        if kind == "json":
-            return await post_json(http, url, payload)
-        if kind == "sse":
-            return await post_sse(http, url, payload)
-        return await websocket(url, origin, payload, timeout_s=timeout_s)
-
     results: list[list[RequestResult]] = [[] for _ in range(concurrency)]
     ready = 0
     all_ready = asyncio.Event()
@@ -144,7 +139,7 @@ async def run_load(
         await go.wait()
         index = 0
         while (index < requests_per_user) if duration_s is None else (time.perf_counter() < deadline):
-            results[number].append(await one(number, index))
+            results[number].append(await request(number, index))
             index += 1
 
     tasks: list[asyncio.Task[None]] = []
@@ -163,24 +158,71 @@ async def run_load(
         for task in unfinished:
             task.cancel()
         await asyncio.gather(*unfinished, return_exceptions=True)
-        if own_session:
-            await http.close()
 
     cpu = ClientCpu(
         user_s=usage_after.ru_utime - usage_before.ru_utime,
         system_s=usage_after.ru_stime - usage_before.ru_stime,
         wall_s=wall_end - wall_start,
     )
+    ordered = sorted((r for rs in results for r in rs), key=lambda r: r.started)
+    return Burst(ordered, wall_start, wall_end, started_at, cpu, nofile)
+
+
+# How each kind sends one request: (session, url, payload, WebSocket origin, timeout) -> its result.
+Send = Callable[["aiohttp.ClientSession", str, Mapping[str, Any], "str | None", float], Awaitable[RequestResult]]
+CLIENTS: dict[Kind, Send] = {
+    "json": lambda session, url, payload, origin, timeout_s: post_json(session, url, payload),
+    "sse": lambda session, url, payload, origin, timeout_s: post_sse(session, url, payload),
+    "websocket": lambda session, url, payload, origin, timeout_s: websocket(url, origin, payload, timeout_s=timeout_s),
+}
+
+
+async def run_load(
+    *,
+    kind: Kind,
+    url: str,
+    concurrency: int,
+    payload_factory: PayloadFactory,
+    requests_per_user: int = 1,
+    duration_s: float | None = None,
+    origin: str | None = None,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    session: aiohttp.ClientSession | None = None,
+) -> LoadRun:
+    """Runs ``concurrency`` users against ``url`` with the client of ``kind`` and returns every request they made.
+
+    ``kind`` picks the client from ``CLIENTS`` (``json``: ``post_json``, ``sse``: ``post_sse``, ``websocket``:
+    ``websocket``, with ``origin`` as the handshake's Origin). With ``duration_s``, each user keeps sending until
+    that many seconds after the start and ``requests_per_user`` is ignored. A ``session`` of the caller's is used
+    as it is and left open; otherwise one is made for the run, with a connection per user.
+    """
+    send = CLIENTS.get(kind)
+    if send is None:
+        raise ValueError(f"Unknown kind {kind!r}: choose one of {', '.join(CLIENTS)}.")
+    if concurrency < 1:
+        raise ValueError("concurrency must be at least 1.")
+    http = make_session(concurrency, timeout_s=timeout_s) if session is None else session
+
+    async def one(user: int, index: int) -> RequestResult:
+        return await send(http, url, payload_factory(user, index), origin, timeout_s)
+
+    try:
+        burst = await run_users(
+            concurrency=concurrency, request=one, requests_per_user=requests_per_user, duration_s=duration_s
+        )
+    finally:
+        if session is None:
+            await http.close()
     return LoadRun(
         kind=kind,
         url=url,
         concurrency=concurrency,
         requests_per_user=None if duration_s is not None else requests_per_user,
         duration_s=duration_s,
-        results=sorted((r for rs in results for r in rs), key=lambda r: r.started),
-        wall_start=wall_start,
-        wall_end=wall_end,
-        started_at=started_at,
-        client_cpu=cpu,
-        nofile_limit=nofile,
+        results=burst.results,
+        wall_start=burst.wall_start,
+        wall_end=burst.wall_end,
+        started_at=burst.started_at,
+        client_cpu=burst.client_cpu,
+        nofile_limit=burst.nofile_limit,
     )

@@ -109,7 +109,7 @@ def test_an_anonymous_visitor_is_sent_to_the_login_page(browser, daphne):
     context.close()
 
 
-RACE_USERS = 12
+RACE_USERS = 32  # the README's scenario: 32 users, seven rounds on the pool
 
 
 def timeline(page, lane: str) -> list[dict[str, float | str]]:
@@ -250,3 +250,28 @@ def test_every_page_finds_its_icon_and_files(context, daphne):
     icon = page.goto(daphne + "/favicon.ico")
     assert icon is not None and icon.status == 200 and icon.headers["content-type"].startswith("image/")
     assert failed == []
+
+
+def test_the_race_servers_kept_warm_stop_with_the_dashboards_server(browser, server, staff_user):
+    import psutil
+    from playwright.sync_api import expect
+
+    context = browser.new_context(viewport={"width": 1280, "height": 1000})
+    try:
+        with server("daphne") as base:
+            port = base.rsplit(":", 1)[1]
+            dashboard_server = next(
+                p
+                for p in psutil.process_iter(["cmdline"])
+                if "daphne" in p.info["cmdline"] and port in p.info["cmdline"]
+            )
+            page = log_in_to_dashboard(context, base)
+            page.fill("#race-users", "1")
+            page.click("#race-start")
+            expect(page.locator("#race")).to_have_attribute("data-state", "done", timeout=120_000)
+            kept = dashboard_server.children(recursive=True)
+            assert any("gunicorn" in " ".join(p.cmdline()) for p in kept), "the race's servers stay up between races"
+        gone, alive = psutil.wait_procs(kept, timeout=15)
+        assert alive == [], f"left running: {[p.cmdline() for p in alive]}"
+    finally:
+        context.close()

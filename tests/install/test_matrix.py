@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import planted_markers
-from tests.install.conftest import SAMPLE, Venv
+from tests.install.conftest import CELLS, SAMPLE, Venv
 
 pytestmark = pytest.mark.install
 
@@ -265,4 +265,55 @@ def test_the_bridges_stream_a_sync_generator_under_asgi_and_reach_the_orm_on_the
         "chunks": ["one ", "two ", "three"],
         "query": 42,
         "from_sync": [0, 1, 2],
+    }
+
+
+@pytest.mark.parametrize("venv", [CELLS[0]], ids=[CELLS[0].name], indirect=True)
+def test_adrf_installs_on_django_4_2_without_moving_it_when_drf_stays_below_3_18(venv: Venv, tmp_path: Path):
+    # What the DRF chapter of the migration guide says about versions, asked of pip in the Django 4.2 cell.
+    assert venv.cell.django_series == "4.2"
+
+    def would_install(*requirements: str) -> dict[str, str]:
+        report = tmp_path / "report.json"
+        asked = venv.run(
+            "-m", "pip", "install", "--dry-run", "--quiet", "--report", str(report), *requirements, cwd=tmp_path
+        )
+        assert asked.returncode == 0, asked.stderr
+        return {
+            i["metadata"]["name"].lower(): i["metadata"]["version"] for i in json.loads(report.read_text())["install"]
+        }
+
+    kept = would_install("adrf", "djangorestframework<3.18")
+    assert "django" not in kept
+    assert kept["djangorestframework"].startswith("3.17.")
+    moved = would_install("adrf")
+    assert tuple(int(n) for n in moved["django"].split(".")[:2]) >= (5, 2)  # the newest DRF needs Django 5.2
+
+
+IMPORT_EVERY_MODULE = """
+import importlib, json, pkgutil
+import django
+from django.conf import settings
+settings.configure(
+    INSTALLED_APPS=["django.contrib.contenttypes", "django.contrib.auth", "django.contrib.sessions", "longrun"],
+    DATABASES={"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}},
+)
+django.setup()
+import longrun
+failed = {}
+for module in pkgutil.walk_packages(longrun.__path__, "longrun."):
+    try:
+        importlib.import_module(module.name)
+    except Exception as exc:
+        failed[module.name] = f"{type(exc).__name__}: {exc}"
+print(json.dumps(failed))
+"""
+
+
+def test_every_module_of_the_toolkit_imports_on_the_cells_python_and_django(venv: Venv, tmp_path: Path):
+    result = venv.run("-c", IMPORT_EVERY_MODULE, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    # Channels is the project's choice, not an extra of longrun: its one Channels module says so.
+    assert json.loads(result.stdout) == {
+        "longrun.consumers": "ImportError: longrun.consumers is for Channels consumers: install channels."
     }

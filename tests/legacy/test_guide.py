@@ -10,9 +10,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from longrun.audit.engine import audit_path
 from tests.helpers import planted_markers
 from tests.legacy.test_audit import AFTER, BEFORE, REPO
+from tests.legacy.test_drf_audit import DRF_BEFORE
 
 GUIDE = REPO / "docs" / "migration-guide.md"
 BLOCK = re.compile(r"^```(\w+)\n(.*?)^```$", re.MULTILINE | re.DOTALL)
@@ -31,10 +34,12 @@ def test_every_block_that_quotes_the_example_matches_the_file():
         assert body.rstrip("\n") in source, f"{header}: the guide's quote no longer matches the file"
 
 
-def test_the_audit_output_shown_for_the_legacy_project_is_what_the_audit_prints():
-    shown = next(b for b in blocks("text") if b.startswith("$ python -m longrun audit tests/legacy/before"))
-    lines = [line for line in shown.splitlines()[1:] if line and not line.startswith("1")]
-    findings = audit_path(BEFORE)
+@pytest.mark.parametrize("project", [BEFORE, DRF_BEFORE], ids=["legacy", "legacy DRF"])
+def test_the_audit_output_shown_for_a_legacy_project_is_what_the_audit_prints(project: Path):
+    command = f"$ python -m longrun audit {project.relative_to(REPO).as_posix()}\n"
+    (shown,) = [b for b in blocks("text") if b.startswith(command)]
+    lines = [line for line in shown.splitlines()[1:] if line and not re.match(r"\d+ findings", line)]
+    findings = audit_path(project)
     assert lines == [f"{f.path}:{f.line}: {f.rule} [{f.severity}] {f.message}" for f in findings]
     assert f"\n{len(findings)} findings (" in shown
 
@@ -61,9 +66,10 @@ def test_every_test_the_guide_cites_exists():
     assert cited and cited <= defined, cited - defined
 
 
-def test_the_guide_names_every_problem_planted_in_the_legacy_project():
+def test_the_guide_names_every_problem_planted_in_the_legacy_projects():
     text = GUIDE.read_text()
-    assert {rule for _, _, rule in planted_markers(BEFORE)} <= set(re.findall(r"LR\d{3}", text))
+    planted = planted_markers(BEFORE) | planted_markers(DRF_BEFORE)
+    assert {rule for _, _, rule in planted} <= set(re.findall(r"LR\d{3}", text))
 
 
 def test_the_system_check_output_shown_for_the_legacy_project_is_what_check_prints(tmp_path: Path):

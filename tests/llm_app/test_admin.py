@@ -19,6 +19,13 @@ def staff_client(llm):
     return client
 
 
+@pytest.fixture
+def superuser_client():
+    client = Client()
+    client.force_login(User.objects.create_superuser("boss", password="x"))
+    return client
+
+
 @pytest.mark.parametrize("url", LISTS)
 def test_staff_see_each_list_with_its_filters(staff_client, url):
     response = staff_client.get(url + "?status__exact=complete" if "conversation" not in url else url)
@@ -49,3 +56,21 @@ def test_a_calls_page_shows_its_answer_and_timing_and_cannot_be_edited(staff_cli
 
 def test_calls_are_only_recorded_by_the_app_never_added_in_the_admin(staff_client):
     assert staff_client.get("/admin/llm_app/llmcall/add/").status_code == 403
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "calls__path__exact=sync",
+        "calls__status__exact=complete",
+        "calls__model__exact=m",
+        "created_at__gte=2020-01-01+00%3A00%3A00%2B00%3A00",
+    ],
+)
+def test_the_conversation_list_filters_by_path_status_model_and_time(superuser_client, query):
+    assert superuser_client.get(f"/admin/llm_app/conversation/?{query}").status_code == 200
+
+
+@pytest.mark.parametrize("query", ["call__path__exact=sync", "call__model__exact=m", "status__exact=complete"])
+def test_the_message_list_filters_by_the_calls_path_and_model_and_by_status(superuser_client, query):
+    assert superuser_client.get(f"/admin/llm_app/message/?{query}").status_code == 200

@@ -86,7 +86,8 @@ async def test_a_disconnect_cancels_every_running_generation_and_saves_their_par
     await communicator.disconnect()
     statuses = [s async for s in LLMCall.objects.values_list("status", flat=True)]
     assert statuses == ["cancelled", "cancelled"]
-    assert all([m.content async for m in Message.objects.filter(role="assistant")])
+    answers = [m.content async for m in Message.objects.filter(role="assistant")]
+    assert len(answers) == 2 and all(answers), "each cancelled generation kept its partial text"
     for _ in range(50):
         if (await slow_llm.astats())["cancelled"] == before + 2:
             break
@@ -158,3 +159,104 @@ async def test_an_anonymous_socket_is_refused_when_auth_is_required(llm, setting
     connected, code = await communicator.connect()
     assert not connected
     assert code == 4401
+
+
+async def test_a_generation_announces_its_conversation_and_message_before_its_tokens(llm, async_clients):
+    communicator = await connect()
+    await communicator.send_json_to({"type": "prompt", "id": "s", "prompt": "Hello", "max_tokens": 3})
+    seen = await receive_until(communicator, "done", "s")
+    await communicator.disconnect()
+    started, done = seen[0], seen[-1]
+    assert started == {"type": "started", "id": "s", "conversation": done["conversation"], "message": done["message"]}
+    assert [m["type"] for m in seen[1:-1]] == ["token"] * 3
+
+
+async def test_a_stop_by_message_id_from_another_socket_stops_the_generation(slow_llm, async_clients):
+    running, stopper = await connect(), await connect()
+    await running.send_json_to({"type": "prompt", "id": "long", "prompt": "Go on and on"})
+    started = await running.receive_json_from(timeout=10)
+    assert started["type"] == "started"
+    await stopper.send_json_to({"type": "stop", "message": started["message"], "id": "x"})
+    assert await stopper.receive_json_from(timeout=5) == {"type": "stopped", "id": "x", "message": started["message"]}
+    seen = await receive_until(running, "done", "long")
+    assert seen[-1]["status"] == "cancelled"
+    await running.disconnect()
+    await stopper.disconnect()
+    saved = await Message.objects.aget(pk=started["message"])
+    assert saved.status == "cancelled"
+
+
+async def test_a_stop_by_message_id_that_reaches_no_generation_gets_an_error(llm, async_clients):
+    communicator = await connect()
+    await communicator.send_json_to({"type": "stop", "message": 424242, "id": "x"})
+    message = await communicator.receive_json_from(timeout=5)
+    await communicator.disconnect()
+    assert (message["type"], message["id"]) == ("error", "x")
+    assert "No running generation writes message 424242" in message["message"]
+
+
+async def test_a_stop_by_message_id_must_name_a_number(llm, async_clients):
+    communicator = await connect()
+    await communicator.send_json_to({"type": "stop", "message": "57"})
+    message = await communicator.receive_json_from(timeout=5)
+    await communicator.disconnect()
+    assert message["type"] == "error" and "`message` must be the id" in message["message"]
+
+
+async def socket_of(user) -> WebsocketCommunicator:
+    from llm_app.consumers import ChatConsumer
+
+    communicator = WebsocketCommunicator(ChatConsumer.as_asgi(), "/ws/chat/")
+    communicator.scope["user"] = user
+    connected, _ = await communicator.connect()
+    assert connected
+    return communicator
+
+
+async def test_only_its_user_may_stop_a_logged_in_users_generation_by_message_id(slow_llm, async_clients):
+    from django.contrib.auth.models import User
+
+    owner = await User.objects.acreate_user("owner", password="x")
+    other = await User.objects.acreate_user("other", password="x")
+    running, intruder = await socket_of(owner), await socket_of(other)
+    await running.send_json_to({"type": "prompt", "id": "mine", "prompt": "Private", "max_tokens": 20})
+    started = await running.receive_json_from(timeout=10)
+    await intruder.send_json_to({"type": "stop", "message": started["message"], "id": "x"})
+    refused = await intruder.receive_json_from(timeout=5)
+    seen = await receive_until(running, "done", "mine")
+    await running.disconnect()
+    await intruder.disconnect()
+    assert refused["type"] == "error"
+    assert seen[-1]["status"] == "complete"
+
+
+async def test_past_the_in_flight_cap_a_prompt_gets_an_error_with_a_retry_hint(slow_llm, async_clients, settings):
+    settings.LLM_MAX_IN_FLIGHT = 1
+    settings.LLM_QUEUE_TIMEOUT = 0.1
+    communicator = await connect()
+    await communicator.send_json_to({"type": "prompt", "id": "first", "prompt": "Take the slot", "max_tokens": 20})
+    assert (await communicator.receive_json_from(timeout=10))["type"] == "started"
+    await communicator.send_json_to({"type": "prompt", "id": "second", "prompt": "No room"})
+    seen = await receive_until(communicator, "error", "second")
+    await receive_until(communicator, "done", "first")
+    await communicator.disconnect()
+    assert seen[-1]["retry_after"] == 1
+    assert "LLM_MAX_IN_FLIGHT=1" in seen[-1]["message"]
+    assert await LLMCall.objects.filter(status="rejected", path="websocket").acount() == 1
+
+
+async def test_past_the_rate_limit_a_prompt_gets_an_error_with_a_retry_hint(llm, async_clients, settings, monkeypatch):
+    from llm_app.services import rate_limit
+
+    monkeypatch.setattr(rate_limit, "_local", rate_limit._LocalWindows())
+    settings.LLM_RATE_LIMIT = "1/min"
+    communicator = await connect()
+    await communicator.send_json_to({"type": "prompt", "id": "one", "prompt": "Hi", "max_tokens": 2})
+    await receive_until(communicator, "done", "one")
+    await communicator.send_json_to({"type": "prompt", "id": "two", "prompt": "Again"})
+    message = await communicator.receive_json_from(timeout=5)
+    await communicator.disconnect()
+    assert (message["type"], message["id"]) == ("error", "two")
+    assert 1 <= message["retry_after"] <= 60
+    assert "LLM_RATE_LIMIT allows 1/min" in message["message"]
+    assert await LLMCall.objects.acount() == 1

@@ -107,7 +107,7 @@ def ws_prompt(ws_url: str, payload: dict[str, Any], *, origin: str, timeout: flo
                 if message["type"] == "token":
                     outcome.first_token_s = outcome.first_token_s or time.monotonic() - started
                     outcome.tokens.append(message["text"])
-                else:
+                elif message["type"] != "started":  # "started" announces the call; its tokens follow
                     outcome.body, outcome.end = message, message["type"]
                     break
         except ConnectionClosed:

@@ -163,7 +163,7 @@ def test_a_logged_in_socket_from_the_allowed_origin_is_served(deployed: Deployed
         kinds = []
         while not kinds or kinds[-1] not in {"done", "error"}:
             kinds.append(json.loads(socket.recv(timeout=10))["type"])
-    assert kinds == ["token", "token", "done"]
+    assert kinds == ["started", "token", "token", "done"]
 
 
 @pytest.mark.parametrize("path", ["/api/sync/complete", "/api/async/complete", "/api/async/stream"])

@@ -89,6 +89,7 @@ async def test_a_server_that_fails_to_start_ends_the_race_with_its_error(race_se
     state = race.Race(users=2)
     await race.run(state)
     assert state.state == "error" and "gunicorn exited" in state.error
+    assert stand_ins.launched == ["daphne"], "gunicorn refused to start"
     assert all(process.poll() is not None for process in stand_ins.processes), "daphne is stopped again"
     assert state.as_dict()["elapsed_s"] == 0.0
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import resource
+import time
 from collections.abc import Mapping
 from typing import Any
 
 import pytest
 
-from longrun.loadgen.runner import LoadRun, raise_nofile_limit, run_load
+from longrun.loadgen.clients import KINDS, RequestResult
+from longrun.loadgen.runner import CLIENTS, LoadRun, raise_nofile_limit, run_load, run_users
 from tests.longrun.loadgen.conftest import ORIGIN, TOKENS, FakeApp
 
 
@@ -43,12 +46,13 @@ async def test_every_user_sends_requests_per_user_requests(fake_app: FakeApp) ->
 async def test_a_run_records_every_result_in_order_of_start(fake_app: FakeApp) -> None:
     run = await slow_json_run(fake_app, 5, requests_per_user=2)
     starts = [r.started for r in run.results]
-    assert starts == sorted(starts)
+    assert len(starts) == 10 and starts == sorted(starts)
     assert all(r.ok for r in run.results)
 
 
 async def test_no_request_starts_before_the_release_nor_ends_after_the_run(fake_app: FakeApp) -> None:
     run = await slow_json_run(fake_app, 10)
+    assert len(run.results) == 10
     assert all(run.wall_start <= r.started and r.started + r.total_s <= run.wall_end + 1e-9 for r in run.results)
 
 
@@ -59,7 +63,7 @@ async def test_a_run_bounded_by_duration_starts_no_request_after_it(fake_app: Fa
     )
     assert run.requests_per_user is None and run.duration_s == 0.5
     assert {body["prompt"].split(" request")[0] for body in fake_app.bodies} == {"user 0", "user 1", "user 2"}
-    assert all(r.started < run.wall_start + 0.5 for r in run.results)
+    assert run.results and all(r.started < run.wall_start + 0.5 for r in run.results)
 
 
 async def test_a_run_measures_the_load_generators_own_cpu(fake_app: FakeApp) -> None:
@@ -115,3 +119,30 @@ def test_the_open_file_limit_is_raised_to_the_hard_limit_when_needed() -> None:
 def test_the_open_file_limit_is_left_alone_when_it_suffices() -> None:
     soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
     assert raise_nofile_limit(10) == soft
+
+
+async def test_an_unknown_kind_is_refused_with_the_kinds_to_choose_from() -> None:
+    with pytest.raises(ValueError, match="json, sse, websocket"):
+        await run_load(kind="grpc", url="http://127.0.0.1:1/", concurrency=1, payload_factory=numbered)  # type: ignore[arg-type]
+
+
+def test_every_kind_has_a_client() -> None:
+    assert set(CLIENTS) == set(KINDS)
+
+
+async def test_run_users_releases_any_request_coroutine_for_every_user_at_once() -> None:
+    in_flight = peak = 0
+
+    async def request(user: int, index: int) -> RequestResult:
+        nonlocal in_flight, peak
+        started = time.perf_counter()
+        in_flight += 1
+        peak = max(peak, in_flight)
+        await asyncio.sleep(0.05)
+        in_flight -= 1
+        return RequestResult("sse", True, None, 200, started, None, time.perf_counter() - started, user * 10 + index)
+
+    burst = await run_users(concurrency=7, request=request, requests_per_user=2)
+    assert peak == 7
+    assert sorted(r.tokens for r in burst.results) == sorted(u * 10 + i for u in range(7) for i in range(2))
+    assert burst.wall_end > burst.wall_start and burst.client_cpu.wall_s == burst.wall_end - burst.wall_start

@@ -1,4 +1,4 @@
-"""History figures and charts from stored LLMCall rows: buckets, per path and model, percentiles."""
+"""History figures from stored LLMCall rows: buckets, per path and model, percentiles."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from llm_app.dashboard.charts import history_charts
 from llm_app.dashboard.figures import history
 from llm_app.models import Conversation, LLMCall, Message
 
@@ -73,11 +72,3 @@ def test_groups_are_per_path_and_model_with_their_percentiles_and_errors():
 def test_calls_still_streaming_are_left_out_of_the_history():
     add_call(minutes_ago=1, status="streaming", duration_ms=0.0, ttft_ms=None)
     assert history("hour").groups == []
-
-
-def test_the_charts_are_inline_svg_with_a_point_per_bucket():
-    add_call(minutes_ago=1)
-    charts = history_charts(history("hour"))
-    assert set(charts) == {"latency", "throughput", "tokens"}
-    assert "<svg" in charts["latency"] and 'data-points="12"' in charts["latency"]
-    assert "<rect" in charts["throughput"]

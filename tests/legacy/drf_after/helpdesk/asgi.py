@@ -1,0 +1,8 @@
+"""What uvicorn, daphne or granian serve: `uvicorn helpdesk.asgi:application --lifespan off`."""
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "helpdesk.settings")
+
+application = get_asgi_application()

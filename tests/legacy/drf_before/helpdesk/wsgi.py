@@ -1,0 +1,8 @@
+"""What gunicorn serves today: `gunicorn -w 5 helpdesk.wsgi:application`."""
+import os
+
+from django.core.wsgi import get_wsgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "helpdesk.settings")
+
+application = get_wsgi_application()
