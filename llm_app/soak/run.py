@@ -120,7 +120,7 @@ def soak_server(
                 **(env or {}),
             )
             migrate(full_env)
-            with running_server(server, env=full_env, cwd=ROOT, asgi_app="llm_app.soak.probe:application") as (
+            with running_server(server, app="llm_app.soak.probe:application", env=full_env, cwd=ROOT) as (
                 url,
                 process,
             ):

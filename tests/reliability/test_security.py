@@ -21,6 +21,7 @@ import pytest
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
+from llm_app import servers as demo_servers
 from longrun import servers
 from tests.reliability.conftest import ROOT, Upstream, server_env
 
@@ -62,7 +63,7 @@ def deployed(upstream: Upstream, tmp_path_factory: pytest.TempPathFactory) -> It
     )
     subprocess.run([*manage, "shell", "-c", create_users], cwd=ROOT, env=env, check=True)
     port = servers.free_port()
-    argv, extra = servers.server_command("daphne", host="127.0.0.1", port=port)
+    argv, extra = demo_servers.server_command("daphne", host="127.0.0.1", port=port)
     log = scratch / "daphne.log"
     with log.open("w") as out:
         process = subprocess.Popen(argv, cwd=ROOT, env={**env, **extra}, stdout=out, stderr=subprocess.STDOUT)
