@@ -122,6 +122,10 @@ class Scope:
                 if isinstance(inner, QuerySetKind):
                     # qs[:5] is another lazy QuerySet; qs[0] runs the query and gives an instance.
                     return inner if isinstance(index, ast.Slice) else InstanceKind(inner.model, inner.related)
+                if isinstance(inner, ClientKind) and inner.entry is not None and inner.entry.subscript:
+                    return inner  # client["db"]["jobs"]: still the client
+                if inner is None and isinstance(container, ast.Name):
+                    return self._element(container.id)
                 return None
             case ast.Attribute(value=ast.Name(id=owner), attr=attr) if attr in MANAGER_ATTRS and owner[:1].isupper():
                 model = self.qualify(ast.Name(id=owner)) or owner
@@ -168,6 +172,18 @@ class Scope:
         finally:
             self._busy.discard(name)
 
+    def _element(self, name: str) -> Kind | None:
+        """An item of a module-level container the project stores objects of one kind in (``chats[key]``)."""
+        if name in self.local_names:
+            return None
+        if name in self.module.assigns:
+            return self.ctx.element_kind(self.module, name)
+        imported = self.module.imports.get(name)
+        found = self.ctx.project.lookup(imported) if imported else None
+        if found is not None and found[1] in found[0].assigns:
+            return self.ctx.element_kind(found[0], found[1])
+        return None
+
     def _attribute(self, receiver: ast.expr, attr: str, expr: ast.Attribute) -> Kind | None:
         qualname = self.qualify(expr)
         if qualname == "django.core.cache.cache":
@@ -196,6 +212,10 @@ class Scope:
                 return _queryset_call(receiver, func.attr, call, awaited)
             if isinstance(receiver, ClientKind):
                 return _client_call(receiver, func.attr, call)
+            if receiver is None and isinstance(func.value, ast.Name) and func.attr in {"get", "pop", "setdefault"}:
+                element = self._element(func.value.id)  # chats.get(key): an item of a container
+                if element is not None:
+                    return element
         qualname = self.qualify(func)
         if qualname is not None:
             built = self.ctx.constructed(qualname, call, self)

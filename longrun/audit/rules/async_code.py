@@ -27,6 +27,7 @@ from longrun.audit.analysis.effects import (
     short,
 )
 from longrun.audit.analysis.kinds import InstanceKind, QuerySetKind
+from longrun.audit.analysis.loops import off_loop
 from longrun.audit.analysis.project import Function, own_nodes
 from longrun.audit.analysis.scope import Scope
 from longrun.audit.fixers import async_for, await_call, rename_call
@@ -148,6 +149,11 @@ BY_CATEGORY: dict[str, Rule] = {
 }
 
 
+# What only blocks the loop (harmless on a private one), as opposed to what raises on any running loop.
+LOOP_ONLY = frozenset({NETWORK, SLEEP, FILE, CACHE, PROCESS})
+LOOP_ONLY_RULES = frozenset(BY_CATEGORY[category].id for category in LOOP_ONLY)
+
+
 @check(BLOCKING_NETWORK, SLEEP_RULE, FILE_IO, SYNC_ORM, SYNC_ITERATION, ASYNC_TO_SYNC, CACHE_RULE, PROCESS_RULE)
 def blocking_in_async(ctx: Context) -> Iterator[Finding]:
     """Every async function: its own blocking operations, and those of the sync project functions it calls."""
@@ -155,15 +161,18 @@ def blocking_in_async(ctx: Context) -> Iterator[Finding]:
     for fn in ctx.project.functions():
         if not fn.is_async:
             continue
+        # On a private loop (a Celery task's asyncio.run...), blocking delays nobody; the ORM still raises.
+        private = off_loop(ctx, fn)
         in_genexp = {id(n) for g in own_nodes(fn.node) if isinstance(g, ast.GeneratorExp) for n in ast.walk(g)}
         awaited = {id(node.value) for node in own_nodes(fn.node) if isinstance(node, ast.Await)}
         for effect in _direct(ctx, fn):
-            if effect.category == CACHE and not cache_io:
+            if (effect.category == CACHE and not cache_io) or (private and effect.category in LOOP_ONLY):
                 continue
             yield _direct_finding(ctx, fn, effect, id(effect.node) in in_genexp, id(effect.node) in awaited)
         for item in _through_helpers(ctx, fn):
-            if item.rule != CACHE_RULE.id or cache_io:
-                yield item
+            if (item.rule == CACHE_RULE.id and not cache_io) or (private and item.rule in LOOP_ONLY_RULES):
+                continue
+            yield item
 
 
 IN_PROCESS_CACHES = ("django.core.cache.backends.locmem.", "django.core.cache.backends.dummy.")
