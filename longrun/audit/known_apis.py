@@ -455,6 +455,16 @@ STREAMING_RESPONSE = frozenset({"django.http.StreamingHttpResponse", "django.htt
 DJANGO_CACHES = frozenset({"django.core.cache.cache", "django.core.cache.caches"})
 FILE_METHODS = frozenset({"read_text", "write_text", "read_bytes", "write_bytes"})
 
+# Django's manager and QuerySet classes: a project class built on one is a custom manager.
+MANAGER_BASES = frozenset(
+    {
+        "django.db.models.Manager",
+        "django.db.models.QuerySet",
+        "django.db.models.manager.Manager",
+        "django.db.models.manager.BaseManager",
+        "django.db.models.query.QuerySet",
+    }
+)
 # QuerySet methods that only build another QuerySet (no SQL yet).
 QUERYSET_CHAIN = frozenset(
     {
@@ -482,6 +492,7 @@ QUERYSET_CHAIN = frozenset(
         "using",
         "select_for_update",
         "raw",
+        "get_queryset",
     }
 )
 # QuerySet (and related manager) methods that run SQL; each has an `a`-prefixed twin.

@@ -27,6 +27,7 @@ class Context:
         self._scopes: dict[int, Scope] = {}
         self._answers: dict[tuple[object, ...], object] = {}
         self._call_sites: dict[int, list[tuple[Scope, ast.Call]]] | None = None
+        self._manager_methods: dict[str, list[Function]] | None = None
         self._indexing = False
         self.django = UNKNOWN
 
@@ -111,6 +112,26 @@ class Context:
             return merge(kinds)
 
         return self._once(("forwarded", id(outer.node), name), compute)
+
+    def is_manager_class(self, module: Module, cls: ast.ClassDef) -> bool:
+        """A class of the project built on Django's Manager or QuerySet (a custom manager)."""
+        return any(base in known_apis.MANAGER_BASES for base in self.project.base_names(module, cls))
+
+    def manager_methods(self, name: str) -> list[Function]:
+        """The methods called ``name`` of the project's custom managers and QuerySets (none for Django's own)."""
+        if name in known_apis.QUERYSET_CHAIN or name in known_apis.QUERYSET_SQL or name.startswith("_"):
+            return []
+        if self._manager_methods is None:
+            index: dict[str, list[Function]] = {}
+            for module in self.project.modules:
+                for cls in (n for n in ast.walk(module.tree) if isinstance(n, ast.ClassDef)):
+                    if self.is_manager_class(module, cls):
+                        for node in cls.body:
+                            method = self.project.function_of(node)
+                            if method is not None:
+                                index.setdefault(method.node.name, []).append(method)
+            self._manager_methods = index
+        return list(self._manager_methods.get(name, []))
 
     def element_kind(self, module: Module, name: str) -> Kind | None:
         """What a module-level dict or list (``chats = {}``) holds: the values the project stores in it

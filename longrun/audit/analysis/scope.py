@@ -157,6 +157,8 @@ class Scope:
                 return merge({k for k in kinds if k is not None})
             if name in self.params and self.fn is not None:
                 if name in {"self", "cls"} and self.fn.cls is not None:
+                    if self.ctx.is_manager_class(self.fn.module, self.fn.cls):
+                        return QuerySetKind("")  # inside a custom manager or QuerySet: `self.filter(...)`
                     return ObjectKind(frozenset({self.ctx.project.class_name(self.fn.module, self.fn.cls)}))
                 return self.ctx.param_kind(self.fn, name)
             if name in self.module.assigns:
@@ -209,7 +211,13 @@ class Scope:
         if isinstance(func, ast.Attribute):
             receiver = self.kind(func.value)
             if isinstance(receiver, QuerySetKind):
-                return _queryset_call(receiver, func.attr, call, awaited)
+                found = _queryset_call(receiver, func.attr, call, awaited)
+                if found is None and func.attr not in known_apis.QUERYSET_SQL:
+                    # A method of the project's own manager or QuerySet class: what it returns.
+                    returned = {self.ctx.return_kind(m, self) for m in self.ctx.manager_methods(func.attr)}
+                    if returned and None not in returned:
+                        return merge({k for k in returned if k is not None})
+                return found
             if isinstance(receiver, ClientKind):
                 return _client_call(receiver, func.attr, call)
             if receiver is None and isinstance(func.value, ast.Name) and func.attr in {"get", "pop", "setdefault"}:
@@ -255,7 +263,9 @@ class Scope:
                 return self._methods(receiver, func.attr)
             if isinstance(receiver, InstanceKind) and receiver.model:
                 return self._methods(ObjectKind(frozenset({receiver.model})), func.attr)
-            if isinstance(receiver, QuerySetKind | ClientKind):
+            if isinstance(receiver, QuerySetKind):
+                return self.ctx.manager_methods(func.attr)  # the project's own manager and QuerySet methods
+            if isinstance(receiver, ClientKind):
                 return []
         qualname = self.qualify(func)
         if qualname is None:
