@@ -25,10 +25,10 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
 
 from llm_app.bench.orchestrate import server_env  # noqa: E402
-from llm_app.bench.scenarios import FLOOR_APP  # noqa: E402
+from llm_app.bench.scenarios import FLOOR_APP, SERVERS  # noqa: E402
+from llm_app.servers import running_server  # noqa: E402
 from longrun.loadgen.figures import summarize  # noqa: E402
 from longrun.loadgen.runner import run_load  # noqa: E402
-from longrun.servers import running_server  # noqa: E402
 from longrun.simulator import SimulatorConfig, SimulatorProcess  # noqa: E402
 
 VARIANTS = [
@@ -58,7 +58,8 @@ def main() -> None:
             env["DJANGO_SETTINGS_MODULE"] = settings_module
             env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "benchmarks"), str(ROOT)])
             subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
-            with running_server(server, env=env, cwd=ROOT, app=FLOOR_APP) as (base, _process):
+            app = FLOOR_APP if server == "floor" else None
+            with running_server(SERVERS[server], env=env, cwd=ROOT, app=app) as (base, _process):
                 url = (base.replace("http", "ws", 1) if kind == "websocket" else base) + path
 
                 def burst(kind: str = kind, url: str = url) -> object:

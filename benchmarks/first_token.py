@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
 
 from llm_app.bench.orchestrate import server_env  # noqa: E402
-from longrun.servers import SERVERS, running_server  # noqa: E402
+from llm_app.servers import SERVERS, running_server  # noqa: E402
 from longrun.simulator import SimulatorConfig, SimulatorProcess  # noqa: E402
 
 PATHS = {"wsgi": ["/api/sync/stream"], "asgi": ["/api/sync/stream", "/api/async/stream", "websocket"]}

@@ -152,7 +152,15 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # Channels. Unset REDIS_URL means the in-memory layer: one process only, fine for the demo and tests.
 REDIS_URL = os.environ.get("REDIS_URL", "")
 if REDIS_URL:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}}}
+    # redis-py 8 reads with a 5 s socket timeout by default, exactly as long as channels_redis blocks in BZPOPMIN
+    # waiting for a message: every socket idle for 5 s would die with "Timeout reading" (channels_redis#422).
+    # Reads may take longer than that wait; a Redis that answers nothing for 15 s is still found dead.
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 15}]},
+        }
+    }
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 # Every key this project writes to Redis (rate-limit windows, cross-process locks) starts with this.
@@ -188,10 +196,16 @@ LOGIN_URL = "admin:login"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"drop_traceback": {"()": "llm_app.logs.DropTraceback"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler"},
+        "console_one_line": {"class": "logging.StreamHandler", "filters": ["drop_traceback"]},
+    },
     "loggers": {
         "llm_app": {"handlers": ["console"], "level": os.environ.get("DJANGO_LOG_LEVEL", "INFO")},
         "longrun": {"handlers": ["console"], "level": os.environ.get("DJANGO_LOG_LEVEL", "INFO")},
+        # A foreign Host header is the client's doing: one line, not a stack trace per request.
+        "django.security.DisallowedHost": {"handlers": ["console_one_line"], "propagate": False},
     },
 }
 

@@ -22,13 +22,13 @@ from typing import Any
 
 import psutil  # type: ignore[import-untyped]
 
-from llm_app.bench.scenarios import FLOOR_APP, Scenario, Target
+from llm_app.bench.scenarios import FLOOR, FLOOR_APP, POOLS, SERVERS, Scenario, Target
 from llm_app.server_env import migrate, sqlite_url
 from llm_app.server_env import server_env as environment_of_server
+from llm_app.servers import running_server
 from longrun.loadgen.figures import summarize
 from longrun.loadgen.procstats import ProcessTreeSampler, sample_tree
 from longrun.loadgen.runner import run_load
-from longrun.servers import running_server
 from longrun.simulator import SimulatorConfig, SimulatorProcess
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -176,7 +176,12 @@ def compare(scenario: Scenario, *, command: str, progress: Progress = lambda _: 
             mine = [t for t in targets if t.server == server]
             progress(f"starting {server}")
             with running_server(
-                server, env=env, cwd=ROOT, workers=scenario.workers, threads=scenario.threads, app=FLOOR_APP
+                SERVERS[server],
+                env=env,
+                cwd=ROOT,
+                workers=scenario.workers if server in POOLS else 1,
+                threads=scenario.threads,
+                app=FLOOR_APP if server == FLOOR.name else None,
             ) as (base, process):
                 warm_users = max(scenario.workers, min(min(scenario.concurrency), WARM_UP_USERS))
                 for target in mine:

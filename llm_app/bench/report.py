@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from llm_app.bench.orchestrate import Comparison, RunResult
-from longrun.servers import SERVERS
+from llm_app.bench.scenarios import SERVERS
 
 SERVERS_WSGI = {name for name, server in SERVERS.items() if server.interface == "wsgi"}
 

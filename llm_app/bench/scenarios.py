@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from llm_app.servers import SERVERS as DEMO_SERVERS
 from longrun.loadgen.clients import Kind
-from longrun.servers import SERVERS
+from longrun.servers import SERVERS as LONGRUN_SERVERS
+from longrun.servers import Server
 
 # The paths a user can pick, the request kind the load generator sends, and the URL.
 PATHS: dict[str, tuple[Kind, str]] = {
@@ -16,6 +18,16 @@ PATHS: dict[str, tuple[Kind, str]] = {
 DEFAULT_SERVERS = ("runserver", "gunicorn", "gthread", "daphne", "uvicorn", "granian", "floor")
 QUICK_SERVERS = ("gunicorn", "daphne", "floor")
 FLOOR_APP = "llm_app.bench.floor:app"
+# The benchmark's floor: a bare ASGI app (no Django) making the same upstream call, under uvicorn.
+FLOOR = Server(
+    "floor",
+    "asgi",
+    "a bare ASGI app with no Django under uvicorn: the benchmark's floor.",
+    LONGRUN_SERVERS["uvicorn"].argv,
+)
+SERVERS: dict[str, Server] = {**DEMO_SERVERS, "floor": FLOOR}
+# The worker pools: --workers sizes them; every other server runs one process per measured "processes" value.
+POOLS = ("gunicorn", "gthread")
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,7 +1,7 @@
 """History figures from stored LLMCall rows: per time bucket and per (path, model), over the last hour or day.
 
 These survive a restart because they are read from the database, unlike the live figures of
-``llm_app.metrics``. Percentiles are computed in Python from the rows' values, so SQLite and PostgreSQL agree.
+``llm_app.dashboard.tracker``. Percentiles are computed in Python from the rows' values, so SQLite and PostgreSQL agree.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from typing import Literal
 
 from django.utils import timezone
 
-from llm_app.metrics import percentile
 from llm_app.models import LLMCall, Status
+from longrun.loadgen.figures import percentile
 
 Range = Literal["hour", "day"]
 # (span, bucket width): an hour in 5-minute buckets, a day in hourly ones.

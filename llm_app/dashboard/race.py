@@ -10,12 +10,14 @@ median of those calls is the unit of the dashboard's time axis: "one LLM call".
 
 The state goes to the ``GROUP`` channel-layer group five times a second and once more at the end; the
 dashboard draws one row per user on a time axis shared by both lanes. The clock stops when the last user of
-either lane is served. Only one race runs at a time per process (the dashboard's server).
+either lane is served. Only one race runs at a time, across every server process that shares ``REDIS_URL``
+(``astart`` holds a ``coordination.Lock`` for the race's whole run; without Redis there is one process).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import statistics
 import time
 from collections.abc import Callable, Coroutine
@@ -25,6 +27,7 @@ from typing import Any, Literal
 import aiohttp
 
 from llm_app.dashboard.race_servers import LANE_SERVERS, WORKERS, servers
+from llm_app.services import coordination
 from longrun.bridges import agroup_send
 from longrun.loadgen.sse import aiter_events
 
@@ -195,6 +198,43 @@ def start(users: int, *, runner: Runner | None = None) -> Race | None:
     _current = race
     _task = asyncio.get_running_loop().create_task((runner or run)(race))
     return race
+
+
+# Renewed every third of this while a race runs: a process that dies holding it frees it within this long.
+LOCK_TTL_S = 30.0
+_lock = coordination.Lock("race", ttl_s=LOCK_TTL_S)
+
+
+async def astart(users: int, *, runner: Runner | None = None) -> Race | None:
+    """Starts a race unless one runs here or in another process sharing REDIS_URL; None when one does."""
+    if is_running() or not await _lock.aacquire():
+        return None
+    race = start(users, runner=_holding_lock(runner or run))
+    if race is None:  # pragma: no cover (is_running() was False a moment ago on this loop, with no await since)
+        await _lock.arelease()
+    return race
+
+
+def _holding_lock(runner: Runner) -> Runner:
+    async def run_holding_lock(race: Race) -> None:
+        renewing = asyncio.create_task(_renew_lock())
+        try:
+            await runner(race)
+        finally:
+            renewing.cancel()
+            # Redis gone: the lock then expires by itself.
+            with contextlib.suppress(Exception):
+                await _lock.arelease()
+
+    return run_holding_lock
+
+
+async def _renew_lock() -> None:
+    while True:
+        await asyncio.sleep(LOCK_TTL_S / 3)
+        # A missed renewal (Redis briefly gone) is retried at the next one, well before the lock expires.
+        with contextlib.suppress(Exception):
+            await _lock.arenew()
 
 
 def parse_users(value: Any) -> int | None:

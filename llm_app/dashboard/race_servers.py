@@ -28,7 +28,7 @@ from typing import Any
 from django.conf import settings
 
 from llm_app.server_env import ROOT, migrated_sqlite_env
-from longrun.servers import running_server
+from llm_app.servers import running_server
 
 WORKERS = 5
 KEEP_WARM_S = 60.0

@@ -9,10 +9,10 @@ from django.contrib import admin
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
-from llm_app import metrics
 from llm_app.dashboard import race, race_servers
 from llm_app.dashboard.charts import history_charts
 from llm_app.dashboard.figures import Range, history
+from llm_app.dashboard.tracker import INTERFACES, PATHS, WINDOW_S
 
 INTERFACE_LABELS = {"wsgi": "WSGI", "asgi": "ASGI", "none": "none (commands)"}
 
@@ -27,9 +27,9 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         **admin.site.each_context(request),
         "title": "LLM dashboard",
         "ranges": ranges,
-        "paths": metrics.PATHS,
-        "interfaces": [(name, INTERFACE_LABELS[name]) for name in metrics.INTERFACES],
-        "window_s": int(metrics.WINDOW_S),
+        "paths": PATHS,
+        "interfaces": [(name, INTERFACE_LABELS[name]) for name in INTERFACES],
+        "window_s": int(WINDOW_S),
         "model": settings.LLM_MODEL,
         "socket_path": "/ws/admin/dashboard/",
         "race_max_users": race.MAX_USERS,

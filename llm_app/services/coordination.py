@@ -108,11 +108,11 @@ class Lock:
         return key("lock", self.name)
 
     async def aacquire(self) -> bool:
-        """Takes the lock if it is free; returns whether this holder has it now. Never waits for it."""
+        """Takes the lock if it is free (held by no one, this holder included); returns whether it did. Never waits."""
         client = aget_redis()
         if client is None:
             with _local_lock:
-                if _local_holders.get(self.name, self._token) != self._token:
+                if self.name in _local_holders:
                     return False
                 _local_holders[self.name] = self._token
                 return True

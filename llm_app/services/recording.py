@@ -17,19 +17,20 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from asgiref.sync import sync_to_async
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.utils import timezone
 
-from llm_app import metrics, recovery
+from llm_app import recovery
 from llm_app.models import CallPath, Conversation, Interface, LLMCall, Message, Status
+from llm_app.services import signals
 
 T = TypeVar("T")
 
@@ -203,6 +204,26 @@ def _writer() -> _SingleWriter | _ReleasingWriter:
         return _writers[vendor]
 
 
+# --- the events (llm_app.services.signals): receivers run on the caller's thread, the event loop included ---
+
+
+def _announce_start(record: CallRecord, *, path: CallPath, interface: Interface, model: str) -> None:
+    signals.call_started.send(sender=CallRecord, call_id=record.call_id, path=path, interface=interface, model=model)
+
+
+def _announce_finish(
+    record: CallRecord, *, status: Status, ttft_ms: float | None, duration_ms: float, tokens: int
+) -> None:
+    signals.call_finished.send(
+        sender=CallRecord,
+        call_id=record.call_id,
+        status=status,
+        ttft_ms=ttft_ms,
+        duration_ms=duration_ms,
+        tokens=tokens,
+    )
+
+
 # --- the public twins ----------------------------------------------------------------------------------------
 
 
@@ -214,8 +235,8 @@ def start(*, prompt: str, conversation_id: int | None, path: CallPath, interface
             _write_start, prompt=prompt, conversation_id=conversation_id, path=path, interface=interface, model=model
         )
     )
-    # The live figures are fed here, on the caller's thread, never from the writer thread.
-    metrics.call_started(record.call_id, path=path, interface=interface, model=model)
+    # Announced here, on the caller's thread, never from the writer thread.
+    _announce_start(record, path=path, interface=interface, model=model)
     return record
 
 
@@ -239,18 +260,40 @@ async def astart(
     try:
         record = await asyncio.shield(write)
     except asyncio.CancelledError:
-        # The write runs on in its thread whatever happens here. Wait for it and close the call as cancelled,
-        # or a row would stay "streaming" for ever.
-        try:
-            record = await write
-        except Exception:  # noqa: BLE001 (nothing was written; the cancellation is what matters)
-            raise asyncio.CancelledError from None
-        metrics.call_started(record.call_id, path=path, interface=interface, model=model)
-        await afinish(record=record, content="", tokens=0, ttft_ms=None, duration_ms=0.0, status=Status.CANCELLED)
+        # The write runs on in its thread whatever happens here. Once it lands, the call is closed as cancelled,
+        # in a task of its own: a second cancellation of this one (a server giving up on a slow cleanup during
+        # a disconnect storm) must not leave the row "streaming" for ever.
+        closing = detach(_close_cancelled_start(write, path=path, interface=interface, model=model))
+        await asyncio.shield(closing)
         raise
-    # On the event loop: the hook only appends to a deque.
-    metrics.call_started(record.call_id, path=path, interface=interface, model=model)
+    # On the event loop: receivers must not block (llm_app.services.signals).
+    _announce_start(record, path=path, interface=interface, model=model)
     return record
+
+
+async def _close_cancelled_start(
+    write: asyncio.Future[CallRecord], *, path: CallPath, interface: Interface, model: str
+) -> None:
+    try:
+        record = await write
+    except Exception:  # noqa: BLE001 (nothing was written; the cancellation is what matters)
+        return
+    _announce_start(record, path=path, interface=interface, model=model)
+    await afinish(record=record, content="", tokens=0, ttft_ms=None, duration_ms=0.0, status=Status.CANCELLED)
+
+
+_detached: set[asyncio.Task[None]] = set()
+
+
+def detach(coroutine: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+    """Runs ``coroutine`` as a task that no cancellation of the caller reaches, kept alive until it ends.
+
+    For the saves a cancelled call still owes: the caller may ``await asyncio.shield(task)`` to wait for it.
+    """
+    task = asyncio.ensure_future(coroutine)
+    _detached.add(task)
+    task.add_done_callback(_detached.discard)
+    return task
 
 
 def finish(
@@ -264,7 +307,7 @@ def finish(
     error: str = "",
 ) -> None:
     """Called by sync code when a call ends in any way: saves the (partial) answer and the call's figures."""
-    metrics.call_finished(record.call_id, status=status, ttft_ms=ttft_ms, duration_ms=duration_ms, tokens=tokens)
+    _announce_finish(record, status=status, ttft_ms=ttft_ms, duration_ms=duration_ms, tokens=tokens)
     _writer().run(
         partial(
             _write_finish,
@@ -291,7 +334,7 @@ async def afinish(
 ) -> None:
     """Called by async code when a call ends in any way, cancellation included: saves the (partial) answer."""
     # Before the write: a cancellation of this await must not leave the call counted in flight.
-    metrics.call_finished(record.call_id, status=status, ttft_ms=ttft_ms, duration_ms=duration_ms, tokens=tokens)
+    _announce_finish(record, status=status, ttft_ms=ttft_ms, duration_ms=duration_ms, tokens=tokens)
     write = _writer().arun(
         partial(
             _write_finish,

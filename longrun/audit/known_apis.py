@@ -237,10 +237,12 @@ CLIENTS: dict[str, Client] = {
         Client(
             "serpapi.Client", "`await asyncio.to_thread(client.search, ...)`", llm=True, blocking=frozenset({"search"})
         ),
-        # boto3: any client blocks; Bedrock's runtime clients call models.
+        # boto3: any client blocks; Bedrock's runtime clients call models. (A storage or queue client built per
+        # request costs its setup, not a model's wait: LR203 is about the LLM and HTTP clients.)
         Client(
             "boto3.Client",
             "aioboto3, or `await asyncio.to_thread(...)`",
+            pooled=False,
             local=frozenset({"get_paginator", "get_waiter", "can_paginate", "generate_presigned_url"}),
         ),
         Client("boto3.bedrock-runtime", "aioboto3, or `await asyncio.to_thread(client.converse, ...)`", llm=True),
@@ -332,7 +334,11 @@ FAMILIES: tuple[Family, ...] = (
             r"(PromptTemplate|Prompt|Parser|OutputParser|Splitter|TextSplitter|Document|Message|MessageChunk"
             r"|Placeholder|PromptValue|Passthrough|RunnableLambda|Tool|StructuredTool)$"
         ),
-        pooled_classes=re.compile(r"^(Chat\w+|\w+Embeddings|OpenAI|AzureOpenAI|Ollama|Anthropic|Cohere|\w+Endpoint)$"),
+        # Chat models, embeddings and LLM endpoints (a chat message history or a memory is built per conversation).
+        pooled_classes=re.compile(
+            r"^(?!\w*(History|Memory|Template|Message)$)"
+            r"(Chat\w+|\w+Embeddings|OpenAI|AzureOpenAI|Ollama|Anthropic|Cohere|\w+Endpoint)$"
+        ),
         factories=frozenset({"create_react_agent", "create_agent", "from_chain_type", "from_llm", "compile"}),
     ),
     Family(

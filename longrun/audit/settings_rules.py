@@ -182,8 +182,13 @@ class SourceSettings:
                     isinstance(t, ast.Name) and t.id == "async_capable" for t in stmt.targets
                 ):
                     return not (isinstance(stmt.value, ast.Constant) and stmt.value.value is True)
+        bases = self.project.base_names(module, cls)
         # MiddlewareMixin declares async_capable itself (it adapts each hook).
-        return not any(base.endswith("MiddlewareMixin") for base in self.project.base_names(module, cls))
+        if any(base.endswith("MiddlewareMixin") for base in bases):
+            return False
+        if any(base != "object" and self.project.klass(base) is None for base in bases):
+            return None  # built on a class outside the tree (Django's own middleware...): the system check knows
+        return True
 
     def is_asgi(self) -> bool:
         if self.candidates("ASGI_APPLICATION"):

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from llm_app import servers as demo_servers
 from llm_app.server_env import migrated_sqlite_env
 from longrun import servers
 from longrun.servers import free_port
@@ -41,7 +42,7 @@ def wait_until_listening(port: int, process: subprocess.Popen[Any], timeout: flo
 @contextmanager
 def running_server(name: str, env: dict[str, str], **options: int) -> Iterator[str]:
     """Starts server ``name`` on a free port, yields its base URL, and stops it (also on failure)."""
-    with servers.running_server(name, env=env, cwd=ROOT, **options) as (url, _process):
+    with demo_servers.running_server(name, env=env, cwd=ROOT, **options) as (url, _process):
         yield url
 
 

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from longrun import servers
+from llm_app import servers as demo_servers
 from longrun.simulator import SimulatorConfig, SimulatorProcess
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -145,7 +145,7 @@ def running_site(name: str, database: Path, **env: str) -> Iterator[Site]:
     """Starts server ``name`` (``gunicorn`` with 2 sync workers) over ``database``; stops it on exit."""
     full_env = server_env(database, **env)
     options = {"workers": 2} if name in {"gunicorn", "gthread"} else {}
-    with servers.running_server(name, env=full_env, cwd=ROOT, **options) as (url, process):
+    with demo_servers.running_server(name, env=full_env, cwd=ROOT, **options) as (url, process):
         yield Site(name=name, url=url, process=process, database=database, env=full_env)
 
 

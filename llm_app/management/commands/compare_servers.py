@@ -14,8 +14,7 @@ from rich.console import Console
 
 from llm_app.bench import report
 from llm_app.bench.orchestrate import compare
-from llm_app.bench.scenarios import DEFAULT_SERVERS, PATHS, LLMTiming, Scenario, quick
-from longrun.servers import SERVERS
+from llm_app.bench.scenarios import DEFAULT_SERVERS, PATHS, SERVERS, LLMTiming, Scenario, quick
 
 
 def _ints(text: str) -> tuple[int, ...]:

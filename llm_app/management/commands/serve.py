@@ -1,4 +1,10 @@
-"""``manage.py serve``: the demo in one command: migrate, an admin login, the LLM simulator, then a server."""
+"""``manage.py serve``: the demo in one command: migrate, an admin login, the LLM simulator, then a server.
+
+``--server`` picks any of ``llm_app.servers.SERVERS`` with its tuned command line (listen backlog, uvloop, granian's
+backpressure: ``longrun/servers.py``), ``--workers N`` runs N processes on the one port (5 for the gunicorn worker
+pools by default, 1 otherwise). Several processes share the database; give them ``REDIS_URL`` so that
+WebSocket groups and the dashboard span them.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +21,8 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from longrun.servers import SERVERS, server_command
+from llm_app.servers import DEFAULT_WORKERS, SERVERS, server_command
+from longrun.servers import raise_open_file_limit
 from longrun.simulator import SimulatorConfig, SimulatorProcess
 
 
@@ -29,10 +36,14 @@ class Command(BaseCommand):
     help = "Start the LLM simulator and a server (daphne by default) on http://127.0.0.1:8000/."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--server", choices=sorted(n for n in SERVERS if n != "floor"), default="daphne")
+        parser.add_argument("--server", choices=sorted(SERVERS), default="daphne")
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--port", type=int, default=8000)
-        parser.add_argument("--workers", type=int, default=5, help="gunicorn workers (sync and gthread)")
+        parser.add_argument(
+            "--workers",
+            type=int,
+            help="processes on the one port (default: 5 for gunicorn and gthread, the worker pools; 1 otherwise)",
+        )
         parser.add_argument("--no-simulator", action="store_true", help="use LLM_BASE_URL as it is")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -45,7 +56,13 @@ class Command(BaseCommand):
             options["server"], host=options["host"], port=options["port"], workers=options["workers"]
         )
         url = f"http://{options['host']}:{options['port']}/"
-        self.stdout.write(f"Serving with {options['server']} ({SERVERS[options['server']].summary}) on {url}")
+        workers = options["workers"] or DEFAULT_WORKERS.get(options["server"], 1)
+        processes = f"{workers} processes" if workers > 1 else "1 process"
+        self.stdout.write(
+            f"Serving with {options['server']}, {processes} ({SERVERS[options['server']].summary}) on {url}"
+        )
+        # Each in-flight request holds two sockets: the server inherits the raised limit.
+        raise_open_file_limit()
         server = subprocess.Popen(argv, env={**os.environ, **extra_env})
         # SIGTERM (a process manager, a test) must stop the children too: exit through the finally below.
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))

@@ -140,8 +140,10 @@ class Context:
             scope = self.scope(fn)
             kinds: set[Kind | None] = set()
             for node in own_nodes(fn.node):
-                if isinstance(node, ast.Return):
-                    kinds.add(scope.kind(node.value) if node.value is not None else None)
+                # `return None` (and a bare `return`) is the failure path of an Optional result: the kind is the
+                # kind of the other returns.
+                if isinstance(node, ast.Return) and node.value is not None and not _is_none(node.value):
+                    kinds.add(scope.kind(node.value))
             if not kinds or None in kinds:
                 return None
             return merge({k for k in kinds if k is not None})
@@ -248,3 +250,7 @@ def _argument(fn: Function, call: ast.Call, name: str) -> ast.expr | None:
     position = params.index(name)
     args = [a for a in call.args if not isinstance(a, ast.Starred)]
     return args[position] if position < len(args) and len(args) == len(call.args) else None
+
+
+def _is_none(expr: ast.expr) -> bool:
+    return isinstance(expr, ast.Constant) and expr.value is None

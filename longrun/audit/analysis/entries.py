@@ -9,8 +9,8 @@
 - middleware (``__call__`` and ``process_*`` of a class built on ``get_response``), template filters and tags;
 - generators handed to ``StreamingHttpResponse`` (their body runs while the response is sent);
 - Channels consumers: ``receive``, ``receive_json``, ``websocket_receive`` and every group-message handler (a
-  method named by a ``"type"`` the project sends), as "message handlers"; their other methods (``connect``,
-  ``disconnect``, ``__init__``) run once per connection.
+  method named by a ``"type"`` the project sends), as "message handlers"; ``connect``, ``disconnect`` and
+  ``__init__`` run once per connection (role "consumer"); their other methods run when these call them.
 """
 
 from __future__ import annotations
@@ -81,6 +81,8 @@ POLICY_HOOKS = frozenset({"authenticate", "has_permission", "has_object_permissi
 NINJA_VERBS = frozenset({"get", "post", "put", "patch", "delete", "api_operation"})
 TEMPLATE_REGISTRATIONS = frozenset({"filter", "simple_tag", "inclusion_tag", "tag"})
 RECEIVE = frozenset({"receive", "receive_json", "websocket_receive"})
+# A consumer's methods that run once per connection (its other methods run when a handler calls them).
+CONNECTION = frozenset({"__init__", "connect", "disconnect", "websocket_connect", "websocket_disconnect"})
 URL_FUNCTIONS = ("django.urls.path", "django.urls.re_path", "django.conf.urls.url")
 
 
@@ -138,7 +140,7 @@ def _role(
     if project.is_consumer(fn.module, fn.cls):
         if name in RECEIVE or name in handler_names:
             return "message handler"
-        return "consumer"
+        return "consumer" if name in CONNECTION else None
     if qualname in routed_classes or any(b.startswith(VIEW_BASE_PREFIXES) for b in bases):
         if name in VIEW_HOOKS or name in routed_methods or _decorated(fn, _is_action):
             return "view"

@@ -6,8 +6,10 @@ Nothing here imports the audited project; everything is read with ``ast``.
 from __future__ import annotations
 
 import ast
+import fnmatch
 import os
 import re
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,8 +18,21 @@ FuncNode = ast.FunctionDef | ast.AsyncFunctionDef
 
 # Folders that are never the project's own code, so they are not read (unless the configuration says otherwise).
 SKIP_DIRS = frozenset(
-    {"__pycache__", "node_modules", "site-packages", "migrations", "venv", "env", "build", "dist", "staticfiles"}
+    {
+        "__pycache__",
+        "node_modules",
+        "site-packages",
+        "migrations",
+        "venv",
+        "env",
+        "build",
+        "dist",
+        "staticfiles",
+        "tests",
+    }
 )
+# Test modules: they are not served (an async test that blocks its loop is no migration problem of the site).
+SKIP_FILES = ("test_*.py", "*_test.py", "tests.py", "conftest.py")
 # Top-level packages whose import marks a module as part of a Django project (views, consumers, middleware).
 DJANGO_ROOTS = frozenset({"django", "rest_framework", "channels", "ninja", "adrf"})
 NOQA = re.compile(r"#\s*noqa:\s*(?P<codes>[A-Z0-9, ]+)", re.IGNORECASE)
@@ -39,6 +54,8 @@ class Module:
     assigns: dict[str, list[ast.expr]] = field(default_factory=dict)
     # Modules imported by top-level statements (run when this module is imported), with their lines.
     imported_modules: list[tuple[str, int]] = field(default_factory=list)
+    # Modules this one star-imports (``from .models import *``), resolved once every module is read.
+    star_imports: list[str] = field(default_factory=list)
 
     def qualify(self, expr: ast.expr) -> str | None:
         """The dotted name an expression refers to: ``time.sleep``, ``openai.OpenAI``, ``pkg.mod.helper``, or None."""
@@ -266,7 +283,9 @@ def _collect_names(module: Module) -> None:
                 anchor = anchor[: len(anchor) - (node.level - 1)] if node.level > 1 else anchor
                 source = ".".join([*anchor, *([source] if source else [])])
             for alias in node.names:
-                if alias.name != "*":
+                if alias.name == "*":
+                    module.star_imports.append(source)
+                else:
                     module.imports[alias.asname or alias.name] = f"{source}.{alias.name}" if source else alias.name
                 if id(node) in top:
                     # `from pkg import mod` imports pkg, and pkg.mod when that is a module.
@@ -292,11 +311,13 @@ def python_files(
     root: Path, excluded: Callable[[Path], bool] | None = None, skip_dirs: frozenset[str] | None = None
 ) -> Iterator[Path]:
     """The ``.py`` files under root (or root itself), skipping virtualenvs, hidden folders, the ``skip_dirs``
-    folder names (by default migrations, build output, ...), and what ``excluded`` refuses."""
+    folder names (by default migrations, tests, build output, ... and test modules), and what ``excluded``
+    refuses."""
     if root.is_file():
         yield root
         return
     skipped = SKIP_DIRS if skip_dirs is None else skip_dirs
+    skipped_files = SKIP_FILES if skip_dirs is None else ()
     for folder, dirs, files in os.walk(root):
         base = Path(folder)
         # Pruned in place, so os.walk never descends into them.
@@ -309,7 +330,9 @@ def python_files(
             and not (excluded is not None and excluded(base / d))
         )
         for name in sorted(files):
-            if name.endswith(".py") and not (excluded is not None and excluded(base / name)):
+            if name.endswith(".py") and not any(fnmatch.fnmatch(name, p) for p in skipped_files):
+                if excluded is not None and excluded(base / name):
+                    continue
                 yield base / name
 
 
@@ -350,7 +373,10 @@ def load_project(
     for path in files:
         try:
             source = path.read_text(encoding="utf-8")
-            tree = ast.parse(source, str(path))
+            with warnings.catch_warnings():
+                # The audited code's own warnings (an invalid escape in a string) are not the audit's to raise.
+                warnings.simplefilter("ignore")
+                tree = ast.parse(source, str(path))
         except (SyntaxError, UnicodeDecodeError, ValueError):
             continue
         rel = path.name if root.is_file() else path.relative_to(root).as_posix()
@@ -360,4 +386,34 @@ def load_project(
     by_name: dict[str, Module] = {}
     for module in modules:
         by_name.setdefault(module.name, module)
+    _resolve_star_imports(modules, by_name)
     return Project(root, modules, by_name)
+
+
+def _public_names(module: Module) -> dict[str, str]:
+    """What ``from module import *`` binds: its ``__all__`` when that is a literal list, else every name not
+    starting with an underscore; each with the dotted name it refers to."""
+    names = {name: module.imports[name] for name in module.imports}
+    names |= {name: f"{module.name}.{name}" for name in [*module.functions, *module.classes, *module.assigns]}
+    exported = module.assigns.get("__all__")
+    if exported and isinstance(exported[-1], ast.List | ast.Tuple):
+        listed = {e.value for e in exported[-1].elts if isinstance(e, ast.Constant) and isinstance(e.value, str)}
+        return {name: target for name, target in names.items() if name in listed}
+    return {name: target for name, target in names.items() if not name.startswith("_")}
+
+
+def _resolve_star_imports(modules: list[Module], by_name: dict[str, Module]) -> None:
+    # A star import of a star-importing module passes its names on, so repeat until nothing changes.
+    for _ in range(5):
+        changed = False
+        for module in modules:
+            for source in module.star_imports:
+                imported = by_name.get(source)
+                if imported is None or imported is module:
+                    continue
+                for name, target in _public_names(imported).items():
+                    if name not in module.imports and name not in module.functions and name not in module.classes:
+                        module.imports[name] = target
+                        changed = True
+        if not changed:
+            return

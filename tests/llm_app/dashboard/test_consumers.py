@@ -16,9 +16,9 @@ from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import User
 from django.test import AsyncClient
 
-from llm_app import metrics
 from llm_app.dashboard import race
 from llm_app.dashboard.race_servers import servers as race_servers
+from llm_app.dashboard.tracker import tracker
 from project.asgi import application
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -27,7 +27,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture(autouse=True)
 def fresh_layer(settings: Any) -> Iterator[None]:
     settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
-    metrics.tracker.reset()
+    tracker.reset()
     yield
 
 

@@ -11,8 +11,10 @@ from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import User
 from django.test import AsyncClient
 
-from llm_app import metrics
 from llm_app.dashboard.consumers import CLOSE_FORBIDDEN
+from llm_app.dashboard.tracker import tracker
+from llm_app.services import signals
+from llm_app.services.recording import CallRecord
 from project.asgi import application
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -27,9 +29,9 @@ CALL_IDS = itertools.count(10_000_000)
 def fresh_figures(settings: Any) -> Iterator[None]:
     """A channel layer of the test's own and no calls left over from other tests."""
     settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
-    metrics.tracker.reset()
+    tracker.reset()
     yield
-    metrics.tracker.reset()
+    tracker.reset()
 
 
 async def socket_for(user: User | None) -> WebsocketCommunicator:
@@ -57,10 +59,12 @@ async def test_staff_see_a_call_enter_and_leave_the_in_flight_figure():
     assert connected
     await figures_until(communicator, lambda f: f["in_flight"]["total"] == 0)
     call_id = next(CALL_IDS)
-    metrics.call_started(call_id, path="websocket", interface="asgi", model="m")
+    signals.call_started.send(sender=CallRecord, call_id=call_id, path="websocket", interface="asgi", model="m")
     during = await figures_until(communicator, lambda f: f["in_flight"]["total"] == 1)
     assert during["in_flight"]["websocket"] == 1
-    metrics.call_finished(call_id, status="complete", ttft_ms=120.0, duration_ms=900.0, tokens=7)
+    signals.call_finished.send(
+        sender=CallRecord, call_id=call_id, status="complete", ttft_ms=120.0, duration_ms=900.0, tokens=7
+    )
     after = await figures_until(communicator, lambda f: f["in_flight"]["total"] == 0)
     assert (after["finished"], after["latency_ms"]["p50"]) == (1, 900.0)
     await communicator.disconnect()

@@ -22,7 +22,8 @@ from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import User
 from django.test import AsyncClient
 
-from llm_app import metrics
+from llm_app.dashboard.publisher import publisher
+from llm_app.dashboard.tracker import tracker
 from project.asgi import application
 
 pytestmark = [pytest.mark.redis, pytest.mark.django_db(transaction=True)]
@@ -36,9 +37,10 @@ import django
 django.setup()
 from django.conf import settings
 settings.CHANNEL_LAYERS = json.loads(sys.argv[1])
-from llm_app import metrics
-metrics.tracker.call_started(1, path="sync", interface="wsgi", model="m")
-metrics.publisher.publish()
+from llm_app.dashboard.publisher import publisher
+from llm_app.dashboard.tracker import tracker
+tracker.call_started(1, path="sync", interface="wsgi", model="m")
+publisher.publish()
 """
 
 
@@ -60,10 +62,10 @@ def redis_layer(settings: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict
     }
     settings.CHANNEL_LAYERS = layers
     # No idle publish from the publisher's own loop meanwhile: a Redis connection made there would outlive the test.
-    monkeypatch.setattr(metrics.publisher, "idle_interval_s", math.inf)
-    metrics.tracker.reset()
+    monkeypatch.setattr(publisher, "idle_interval_s", math.inf)
+    tracker.reset()
     yield layers
-    metrics.tracker.reset()
+    tracker.reset()
 
 
 def publish_from_another_process(layers: dict[str, Any]) -> None:

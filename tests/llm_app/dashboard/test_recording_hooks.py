@@ -7,7 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from llm_app import metrics
+from llm_app.dashboard.merge import merge
+from llm_app.dashboard.tracker import Snapshot, tracker
 from llm_app.models import CallPath, Interface, Status
 from llm_app.services import recording
 
@@ -16,13 +17,13 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 @pytest.fixture(autouse=True)
 def fresh_figures() -> Iterator[None]:
-    metrics.tracker.reset()
+    tracker.reset()
     yield
-    metrics.tracker.reset()
+    tracker.reset()
 
 
 def in_flight() -> dict[str, int]:
-    return metrics.merge([metrics.tracker.snapshot()])["in_flight"]  # type: ignore[no-any-return]
+    return merge([tracker.snapshot()])["in_flight"]  # type: ignore[no-any-return]
 
 
 def test_a_sync_call_is_in_flight_between_start_and_finish():
@@ -36,13 +37,13 @@ async def test_an_async_cancelled_call_counts_as_an_upstream_call_cancelled():
     record = await recording.astart(
         prompt="hi", conversation_id=None, path=CallPath.ASYNC, interface=Interface.ASGI, model="m"
     )
-    snapshot = metrics.merge([await metrics_snapshot()])
+    snapshot = merge([await metrics_snapshot()])
     assert snapshot["in_flight"]["async"] == 1
     await recording.afinish(record=record, content="", tokens=0, ttft_ms=None, duration_ms=3.0, status=Status.CANCELLED)
-    figures = metrics.merge([await metrics_snapshot()])
+    figures = merge([await metrics_snapshot()])
     assert (figures["in_flight"]["total"], figures["cancelled_upstream"]["async"]) == (0, 1)
 
 
-async def metrics_snapshot() -> metrics.Snapshot:
+async def metrics_snapshot() -> Snapshot:
     """The snapshot taken off the event loop, as the publisher's thread takes it."""
-    return await asyncio.to_thread(metrics.tracker.snapshot)
+    return await asyncio.to_thread(tracker.snapshot)

@@ -49,6 +49,24 @@ def test_middleware_declaring_async_capable_or_built_on_the_mixin_is_fine(audit:
     )
 
 
+def test_middleware_built_on_a_class_outside_the_tree_is_left_to_the_system_check(audit: Audit):
+    # Django's own middleware (a MiddlewareMixin the source cannot see) under a project subclass, and a mixin.
+    source = """
+        from django.middleware import security
+
+        class Tuned(security.SecurityMiddleware):
+            pass
+
+        class Local:
+            pass
+
+        class TunedWithLocalMixin(Local, security.SecurityMiddleware):
+            pass
+    """
+    files = settings_tree('MIDDLEWARE = ["conf.mw.Tuned", "conf.mw.TunedWithLocalMixin"]\n', **{"conf/mw.py": source})
+    assert audit(files=files) == []
+
+
 def test_whitenoise_is_reported_when_the_project_has_an_asgi_application(audit: Audit):
     findings = audit(
         files=settings_tree(

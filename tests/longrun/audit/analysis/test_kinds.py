@@ -58,8 +58,13 @@ def test_an_async_client_returned_by_a_cached_helper_is_not_sync(tmp_path: Path)
 
 
 def test_a_helper_returning_something_else_on_one_path_is_unknown(tmp_path: Path):
-    helper = "def make(flag):\n    if flag:\n        return None\n    return httpx.Client(timeout=5)\n"
+    helper = "def make(flag):\n    if flag:\n        return flag\n    return httpx.Client(timeout=5)\n"
     assert kind_of(tmp_path, "client = make(param)", "client", helper) is None
+
+
+def test_a_helper_returning_none_on_its_failure_path_returns_the_kind_of_its_other_returns(tmp_path: Path):
+    helper = "def make(flag):\n    if flag:\n        return None\n    return httpx.Client(timeout=5)\n"
+    assert kind_of(tmp_path, "client = make(param)", "client", helper) == ClientKind("httpx.Client")
 
 
 def test_a_client_returned_two_levels_down_is_a_client_of_its_class(tmp_path: Path):

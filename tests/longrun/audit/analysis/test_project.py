@@ -9,7 +9,7 @@ from longrun.audit.analysis.project import load_project, python_files
 from tests.longrun.audit.conftest import write_tree
 
 
-def test_virtualenvs_hidden_folders_and_migrations_are_skipped(tmp_path: Path):
+def test_virtualenvs_hidden_folders_migrations_and_tests_are_skipped(tmp_path: Path):
     write_tree(
         tmp_path,
         {
@@ -19,9 +19,19 @@ def test_virtualenvs_hidden_folders_and_migrations_are_skipped(tmp_path: Path):
             "env2/pyvenv.cfg": "",
             "env2/lib/site.py": "",
             "node_modules/x.py": "",
+            "app/tests.py": "",
+            "app/test_views.py": "",
+            "app/conftest.py": "",
+            "tests/views.py": "",
         },
     )
     assert [p.relative_to(tmp_path).as_posix() for p in python_files(tmp_path)] == ["app/views.py"]
+
+
+def test_an_exclude_setting_replaces_the_default_exclusions_of_test_modules_too(tmp_path: Path):
+    write_tree(tmp_path, {"app/views.py": "", "app/tests.py": "", "tests/test_x.py": ""})
+    found = [p.relative_to(tmp_path).as_posix() for p in python_files(tmp_path, skip_dirs=frozenset())]
+    assert found == ["app/tests.py", "app/views.py", "tests/test_x.py"]
 
 
 def test_modules_inside_a_package_are_named_as_their_imports_name_them(tmp_path: Path):

@@ -1,11 +1,11 @@
-"""The live figures: synthetic starts and finishes fed to a Tracker, its snapshot, and the merge of processes."""
+"""A process's live counters: synthetic starts and finishes fed to a Tracker, read through its snapshot."""
 
 from __future__ import annotations
 
 import pytest
 
-from llm_app import metrics
-from llm_app.metrics import Tracker, merge, percentile
+from llm_app.dashboard.merge import merge
+from llm_app.dashboard.tracker import Tracker
 
 
 class Clock:
@@ -63,26 +63,6 @@ def test_requests_and_tokens_per_second_are_taken_over_the_window(tracker):
     assert figures["tokens_per_s"] == 10.0
 
 
-def test_latency_percentiles_use_the_nearest_rank_of_complete_calls(tracker):
-    for call_id in range(1, 101):
-        tracker.call_started(call_id, path="sync", interface="wsgi", model="m")
-        finish(tracker, call_id, ttft_ms=float(call_id), duration_ms=float(call_id * 10))
-    tracker.call_started(500, path="sync", interface="wsgi", model="m")
-    finish(tracker, 500, status="error", ttft_ms=None, duration_ms=99999.0)
-    figures = merge([tracker.snapshot()])
-    assert figures["ttft_ms"] == {"p50": 50.0, "p95": 95.0, "p99": 99.0}
-    assert figures["latency_ms"] == {"p50": 500.0, "p95": 950.0, "p99": 990.0}
-
-
-def test_error_and_cancellation_rates_are_shares_of_the_finished_calls(tracker):
-    statuses = ["complete"] * 6 + ["error"] * 3 + ["cancelled"]
-    for call_id, status in enumerate(statuses):
-        tracker.call_started(call_id, path="websocket", interface="asgi", model="m")
-        finish(tracker, call_id, status=status)
-    figures = merge([tracker.snapshot()])
-    assert (figures["finished"], figures["error_rate"], figures["cancel_rate"]) == (10, 0.3, 0.1)
-
-
 def test_cancelled_upstream_calls_are_counted_per_path_beyond_the_window(tracker, clock):
     tracker.call_started(1, path="async", interface="asgi", model="m")
     finish(tracker, 1, status="cancelled")
@@ -106,38 +86,8 @@ def test_a_finish_without_a_counted_start_is_still_a_finished_call(tracker):
     assert (figures["finished"], figures["in_flight"]["total"]) == (1, 0)
 
 
-def test_the_merge_adds_every_process_and_pools_their_samples(tracker, clock):
-    other = Tracker(window_s=60.0, clock=clock)
-    tracker.call_started(1, path="sync", interface="wsgi", model="m")
-    finish(tracker, 1, duration_ms=100.0)
-    other.call_started(1, path="async", interface="asgi", model="m")
-    finish(other, 1, duration_ms=300.0)
-    other.call_started(2, path="async", interface="asgi", model="m")
-    first, second = tracker.snapshot(threads=5, db_connections=1), other.snapshot(threads=7, db_connections=2)
-    second["pid"] = first["pid"] + 1
-    figures = merge([first, second])
-    assert figures["in_flight"]["async"] == 1
-    assert figures["finished"] == 2
-    assert figures["latency_ms"]["p99"] == 300.0
-    assert (figures["threads"], figures["db_connections"], len(figures["processes"])) == (12, 3, 2)
-
-
 def test_the_snapshot_names_the_process_and_its_interface(tracker):
     tracker.call_started(1, path="async", interface="asgi", model="m")
     snapshot = tracker.snapshot()
     assert snapshot["pid"] > 0
     assert snapshot["interface"] == "asgi"
-
-
-def test_percentile_of_nothing_is_none():
-    assert percentile([], 50) is None
-
-
-def test_the_publisher_sends_a_snapshot_with_the_process_figures(tracker):
-    sent: list[metrics.Snapshot] = []
-    publisher = metrics.Publisher(tracker, send=sent.append)
-    tracker.call_started(1, path="command", interface="none", model="m")
-    publisher.publish()
-    assert sent[0]["in_flight"]["command"] == 1
-    assert sent[0]["threads"] >= 1
-    assert sent[0]["db_connections"] >= 0
