@@ -99,6 +99,7 @@ def django_db_setup(django_db_setup: None, django_db_blocker: Any) -> Iterator[N
             params.pop("context", None)
             with psycopg.connect(**params, autocommit=True) as admin:
                 admin.execute(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE datname = %s AND pid <> pg_backend_pid()",
                     [connection.settings_dict["NAME"]],
                 )

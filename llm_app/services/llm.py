@@ -367,26 +367,31 @@ class AsyncGeneration:
         self.request = request
         self.record = record
         self.result: ChatResult | None = None
-        self._started = False
         self._slot = slot
-        # A generation dropped without being run or closed must not keep its slot under the cap for ever.
-        weakref.finalize(self, slot.release)
-        self._events = self._run()
+        # Made at the first __anext__: until then nothing refers back to this object, so one dropped unread is
+        # freed (and its finaliser run) at once rather than by a later cycle collection.
+        self._events: AsyncGenerator[Event] | None = None
+        # A generation dropped before it was read or closed (its response abandoned by a client that left while
+        # the server was about to send it) must neither keep its slot under the cap nor stay "streaming": its
+        # finaliser releases the slot and saves the call as cancelled.
+        self._abandoned = weakref.finalize(self, _save_abandoned, record, slot)
 
     def __aiter__(self) -> AsyncIterator[Event]:
         return self
 
     async def __anext__(self) -> Event:
-        self._started = True
+        if self._events is None:
+            self._abandoned.detach()
+            self._events = self._run()
         return await anext(self._events)
 
     async def aclose(self) -> None:
         """Called when the consumer stops early: saves the partial answer as cancelled."""
-        if self._started:
+        self._abandoned.detach()
+        if self._events is not None:
             await self._events.aclose()
         elif self.result is None:
-            # Never iterated: the generator body (and its finally) would never run, so record it here.
-            await self._events.aclose()
+            # Never iterated: the generator body (and its finally) never ran, so record it here.
             self._slot.release()
             self.result = _Tally().result(self.record, Status.CANCELLED)
             await recording.afinish(record=self.record, **_finish_kwargs(self.result))
@@ -410,16 +415,33 @@ class AsyncGeneration:
             status = Status.ERROR
             http_status, message = describe_failure(exc)
         finally:
-            if upstream is not None:
-                # Closing the response is what tells the LLM server to stop generating (and billing).
-                await asyncio.shield(upstream.close())
             self._slot.release()
             self.result = tally.result(self.record, status)
-            await recording.afinish(record=self.record, **_finish_kwargs(self.result, message))
+            # The save starts first, in a task of its own: a second cancellation (a server giving up on a slow
+            # cleanup) may interrupt the awaits below, never the save.
+            save = recording.detach(recording.afinish(record=self.record, **_finish_kwargs(self.result, message)))
+            try:
+                if upstream is not None:
+                    # Closing the response is what tells the LLM server to stop generating (and billing).
+                    await asyncio.shield(upstream.close())
+            finally:
+                await asyncio.shield(save)
         if status == Status.ERROR:
             yield ErrorEvent(message=message, http_status=http_status, result=self.result)
         else:
             yield DoneEvent(result=self.result)
+
+
+def _save_abandoned(record: recording.CallRecord, slot: limits.Slot) -> None:
+    """The finaliser of an ``AsyncGeneration`` dropped unread: frees its slot, saves the call as cancelled."""
+    slot.release()
+    kwargs = _finish_kwargs(_Tally().result(record, Status.CANCELLED))
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        recording.finish(record=record, **kwargs)  # a thread, or the interpreter's exit
+    else:
+        recording.detach(recording.afinish(record=record, **kwargs))
 
 
 def stream(*, request: ChatRequest, path: CallPath, interface: Interface) -> Generation:

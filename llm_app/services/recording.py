@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from asgiref.sync import sync_to_async
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
@@ -260,18 +260,40 @@ async def astart(
     try:
         record = await asyncio.shield(write)
     except asyncio.CancelledError:
-        # The write runs on in its thread whatever happens here. Wait for it and close the call as cancelled,
-        # or a row would stay "streaming" for ever.
-        try:
-            record = await write
-        except Exception:  # noqa: BLE001 (nothing was written; the cancellation is what matters)
-            raise asyncio.CancelledError from None
-        _announce_start(record, path=path, interface=interface, model=model)
-        await afinish(record=record, content="", tokens=0, ttft_ms=None, duration_ms=0.0, status=Status.CANCELLED)
+        # The write runs on in its thread whatever happens here. Once it lands, the call is closed as cancelled,
+        # in a task of its own: a second cancellation of this one (a server giving up on a slow cleanup during
+        # a disconnect storm) must not leave the row "streaming" for ever.
+        closing = detach(_close_cancelled_start(write, path=path, interface=interface, model=model))
+        await asyncio.shield(closing)
         raise
     # On the event loop: receivers must not block (llm_app.services.signals).
     _announce_start(record, path=path, interface=interface, model=model)
     return record
+
+
+async def _close_cancelled_start(
+    write: asyncio.Future[CallRecord], *, path: CallPath, interface: Interface, model: str
+) -> None:
+    try:
+        record = await write
+    except Exception:  # noqa: BLE001 (nothing was written; the cancellation is what matters)
+        return
+    _announce_start(record, path=path, interface=interface, model=model)
+    await afinish(record=record, content="", tokens=0, ttft_ms=None, duration_ms=0.0, status=Status.CANCELLED)
+
+
+_detached: set[asyncio.Task[None]] = set()
+
+
+def detach(coroutine: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+    """Runs ``coroutine`` as a task that no cancellation of the caller reaches, kept alive until it ends.
+
+    For the saves a cancelled call still owes: the caller may ``await asyncio.shield(task)`` to wait for it.
+    """
+    task = asyncio.ensure_future(coroutine)
+    _detached.add(task)
+    task.add_done_callback(_detached.discard)
+    return task
 
 
 def finish(
