@@ -62,7 +62,7 @@ _sync_lock = threading.Lock()
 
 
 def get_client() -> OpenAI:
-    """Called by sync code for each call: the process's sync client for the current settings."""
+    """The process's sync client for the current settings, for each sync call."""
     config = ClientConfig.from_settings()
     # lru_cache does not hold a lock while it builds: two threads' first calls would each build a client, and
     # the one not kept would be dropped with its sockets open.
@@ -88,7 +88,7 @@ def _build_async_client(config: ClientConfig) -> AsyncOpenAI:
 
 
 def aget_client() -> AsyncOpenAI:
-    """Called by async code for each call: the running loop's async client for the current settings."""
+    """The running loop's async client for the current settings, for each async call."""
     loop = asyncio.get_running_loop()
     config = ClientConfig.from_settings()
     with _async_lock:
