@@ -266,7 +266,9 @@ def test_the_race_servers_kept_warm_stop_with_the_dashboards_server(browser, ser
             dashboard_server = next(
                 p
                 for p in psutil.process_iter(["cmdline"])
-                if "daphne" in p.info["cmdline"] and port in p.info["cmdline"]
+                # daphne's argv names the port inside its endpoint string (-e tcp:port=N:...), not as an argument.
+                if "daphne" in " ".join(p.info["cmdline"] or [])
+                and f"port={port}:" in " ".join(p.info["cmdline"] or [])
             )
             page = log_in_to_dashboard(context, base)
             page.fill("#race-users", "1")
