@@ -141,7 +141,7 @@ class _Tally:
         self.parts.append(text)
 
     def chunk(self, chunk: Any) -> str:
-        """Called for each streamed chunk: returns its text (maybe empty) and keeps the usage when sent."""
+        """One streamed chunk: returns its text (maybe empty) and keeps the usage when the chunk carries it."""
         if chunk.usage is not None:
             self.usage_tokens = chunk.usage.completion_tokens
         if not chunk.choices:
@@ -149,7 +149,7 @@ class _Tally:
         return chunk.choices[0].delta.content or ""
 
     def whole(self, reply: Any) -> None:
-        """Called once for a non-streamed reply: the time to the whole reply is its first-token time."""
+        """A non-streamed reply: the time to the whole reply is its first-token time."""
         text = reply.choices[0].message.content or "" if reply.choices else ""
         if reply.usage is not None:
             self.usage_tokens = reply.usage.completion_tokens
@@ -188,17 +188,6 @@ def _start_kwargs(request: ChatRequest, path: CallPath, interface: Interface) ->
         "path": path,
         "interface": interface,
         "model": settings.LLM_MODEL,
-    }
-
-
-def _finish_kwargs(result: ChatResult, error: str = "") -> dict[str, Any]:
-    return {
-        "content": result.content,
-        "tokens": result.tokens,
-        "ttft_ms": result.ttft_ms,
-        "duration_ms": result.duration_ms,
-        "status": result.status,
-        "error": error,
     }
 
 
@@ -253,13 +242,13 @@ def _complete(*, request: ChatRequest, path: CallPath, interface: Interface) -> 
     except Exception as exc:
         http_status, message = describe_failure(exc)
         result = tally.result(record, Status.ERROR)
-        recording.finish(record=record, **_finish_kwargs(result, message))
+        recording.finish(record=record, result=result, error=message)
         raise UpstreamError(
             http_status=http_status, message=message, result=result, retry_after=retry_after(exc)
         ) from exc
     tally.whole(reply)
     result = tally.result(record, Status.COMPLETE)
-    recording.finish(record=record, **_finish_kwargs(result))
+    recording.finish(record=record, result=result)
     return result
 
 
@@ -279,26 +268,26 @@ async def _acomplete(*, request: ChatRequest, path: CallPath, interface: Interfa
         reply = await aget_client().chat.completions.create(**_create_kwargs(request, record, stream=False))
     except asyncio.CancelledError:
         # The SDK closes the upstream request as the cancellation unwinds through it.
-        await recording.afinish(record=record, **_finish_kwargs(tally.result(record, Status.CANCELLED)))
+        await recording.afinish(record=record, result=tally.result(record, Status.CANCELLED))
         raise
     except Exception as exc:
         http_status, message = describe_failure(exc)
         result = tally.result(record, Status.ERROR)
-        await recording.afinish(record=record, **_finish_kwargs(result, message))
+        await recording.afinish(record=record, result=result, error=message)
         raise UpstreamError(
             http_status=http_status, message=message, result=result, retry_after=retry_after(exc)
         ) from exc
     tally.whole(reply)
     result = tally.result(record, Status.COMPLETE)
-    await recording.afinish(record=record, **_finish_kwargs(result))
+    await recording.afinish(record=record, result=result)
     return result
 
 
 # --- streaming -----------------------------------------------------------------------------------------------
 
 
-class Generation:
-    """A sync stream of events: tokens, then one DoneEvent or ErrorEvent. ``close()`` cancels it."""
+class _GenerationBase:
+    """What both generations share: the request, its recorded call, its slot under the cap, and the result."""
 
     def __init__(
         self, *, request: ChatRequest, record: recording.CallRecord, slot: limits.Slot = limits.UNLIMITED
@@ -310,6 +299,21 @@ class Generation:
         self._slot = slot
         # A generation dropped without being run or closed must not keep its slot under the cap for ever.
         weakref.finalize(self, slot.release)
+
+    def _closed_unstarted(self) -> ChatResult:
+        """The ending of a generation closed before it was iterated (its body never ran): cancelled, empty."""
+        self._slot.release()
+        self.result = _Tally().result(self.record, Status.CANCELLED)
+        return self.result
+
+
+class Generation(_GenerationBase):
+    """A sync stream of events: tokens, then one DoneEvent or ErrorEvent. ``close()`` cancels it."""
+
+    def __init__(
+        self, *, request: ChatRequest, record: recording.CallRecord, slot: limits.Slot = limits.UNLIMITED
+    ) -> None:
+        super().__init__(request=request, record=record, slot=slot)
         self._events = self._run()
 
     def __iter__(self) -> Iterator[Event]:
@@ -320,15 +324,13 @@ class Generation:
         return next(self._events)
 
     def close(self) -> None:
-        """Called when the consumer stops early (WSGI server on disconnect, the ASGI bridge): saves the partial."""
+        """Stops the stream early (a WSGI server on disconnect, the ASGI bridge): saves the partial answer."""
         if self._started:
             self._events.close()
         elif self.result is None:
             # Never iterated: the generator body (and its finally) would never run, so record it here.
             self._events.close()
-            self._slot.release()
-            self.result = _Tally().result(self.record, Status.CANCELLED)
-            recording.finish(record=self.record, **_finish_kwargs(self.result))
+            recording.finish(record=self.record, result=self._closed_unstarted())
 
     def _run(self) -> Generator[Event]:
         tally = _Tally()
@@ -351,26 +353,20 @@ class Generation:
                 upstream.close()
             self._slot.release()
             self.result = tally.result(self.record, status)
-            recording.finish(record=self.record, **_finish_kwargs(self.result, message))
+            recording.finish(record=self.record, result=self.result, error=message)
         if status == Status.ERROR:
             yield ErrorEvent(message=message, http_status=http_status, result=self.result)
         else:
             yield DoneEvent(result=self.result)
 
 
-class AsyncGeneration:
+class AsyncGeneration(_GenerationBase):
     """An async stream of events: tokens, then one DoneEvent or ErrorEvent. Cancelling the task cancels it."""
 
     def __init__(
         self, *, request: ChatRequest, record: recording.CallRecord, slot: limits.Slot = limits.UNLIMITED
     ) -> None:
-        self.request = request
-        self.record = record
-        self.result: ChatResult | None = None
-        self._started = False
-        self._slot = slot
-        # A generation dropped without being run or closed must not keep its slot under the cap for ever.
-        weakref.finalize(self, slot.release)
+        super().__init__(request=request, record=record, slot=slot)
         self._events = self._run()
 
     def __aiter__(self) -> AsyncIterator[Event]:
@@ -381,15 +377,13 @@ class AsyncGeneration:
         return await anext(self._events)
 
     async def aclose(self) -> None:
-        """Called when the consumer stops early: saves the partial answer as cancelled."""
+        """Stops the stream early (disconnect, stop): saves the partial answer as cancelled."""
         if self._started:
             await self._events.aclose()
         elif self.result is None:
             # Never iterated: the generator body (and its finally) would never run, so record it here.
             await self._events.aclose()
-            self._slot.release()
-            self.result = _Tally().result(self.record, Status.CANCELLED)
-            await recording.afinish(record=self.record, **_finish_kwargs(self.result))
+            await recording.afinish(record=self.record, result=self._closed_unstarted())
 
     async def _run(self) -> AsyncGenerator[Event]:
         tally = _Tally()
@@ -415,7 +409,7 @@ class AsyncGeneration:
                 await asyncio.shield(upstream.close())
             self._slot.release()
             self.result = tally.result(self.record, status)
-            await recording.afinish(record=self.record, **_finish_kwargs(self.result, message))
+            await recording.afinish(record=self.record, result=self.result, error=message)
         if status == Status.ERROR:
             yield ErrorEvent(message=message, http_status=http_status, result=self.result)
         else:
