@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import uuid
 from typing import Any
 
@@ -37,6 +38,8 @@ from llm_app.services import limits, llm, rate_limit
 from llm_app.services.recording import ConversationNotFound
 from llm_app.services.schemas import BadRequest, ChatRequest, validate_chat_request
 from longrun.consumers import NoHopDispatchMixin
+
+logger = logging.getLogger(__name__)
 
 # Close code for "authentication required", in the 4000-4999 range applications may use.
 CLOSE_UNAUTHENTICATED = 4401
@@ -246,6 +249,11 @@ class ChatConsumer(NoHopDispatchMixin, AsyncJsonWebsocketConsumer):  # type: ign
                     }
                 )
             raise
+        except Exception as exc:  # noqa: BLE001 (a send to a socket that just closed: the server's own exception)
+            if generation is not None:
+                # Left suspended, the generation would never save its part nor close its upstream request.
+                await generation.aclose()
+            logger.info("Generation %r ended early: the socket could not take its next message (%r).", gen_id, exc)
         finally:
             if message_id is not None:
                 self.by_message.pop(message_id, None)

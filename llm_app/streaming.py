@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
 from typing import Any
 
 from django.http import StreamingHttpResponse
@@ -45,7 +45,7 @@ async def asse_events(generation: AsyncGeneration) -> AsyncIterator[bytes]:
         await generation.aclose()
 
 
-def sse_response(body: Iterable[bytes] | AsyncIterator[bytes]) -> StreamingHttpResponse:
+def sse_response(body: Iterable[bytes] | AsyncIterable[bytes]) -> StreamingHttpResponse:
     response = StreamingHttpResponse(body, content_type="text/event-stream")
     response["Cache-Control"] = "no-cache"
     # nginx and similar proxies buffer responses by default, which would undo the streaming.

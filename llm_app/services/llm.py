@@ -295,10 +295,7 @@ class _GenerationBase:
         self.request = request
         self.record = record
         self.result: ChatResult | None = None
-        self._started = False
         self._slot = slot
-        # A generation dropped without being run or closed must not keep its slot under the cap for ever.
-        weakref.finalize(self, slot.release)
 
     def _closed_unstarted(self) -> ChatResult:
         """The ending of a generation closed before it was iterated (its body never ran): cancelled, empty."""
@@ -314,6 +311,9 @@ class Generation(_GenerationBase):
         self, *, request: ChatRequest, record: recording.CallRecord, slot: limits.Slot = limits.UNLIMITED
     ) -> None:
         super().__init__(request=request, record=record, slot=slot)
+        self._started = False
+        # A generation dropped without being run or closed must not keep its slot under the cap for ever.
+        weakref.finalize(self, slot.release)
         self._events = self._run()
 
     def __iter__(self) -> Iterator[Event]:
@@ -367,22 +367,30 @@ class AsyncGeneration(_GenerationBase):
         self, *, request: ChatRequest, record: recording.CallRecord, slot: limits.Slot = limits.UNLIMITED
     ) -> None:
         super().__init__(request=request, record=record, slot=slot)
-        self._events = self._run()
+        # Made at the first __anext__: until then nothing refers back to this object, so one dropped unread is
+        # freed (and its finaliser run) at once rather than by a later cycle collection.
+        self._events: AsyncGenerator[Event] | None = None
+        # A generation dropped before it was read or closed (its response abandoned by a client that left while
+        # the server was about to send it) must neither keep its slot under the cap nor stay "streaming": its
+        # finaliser releases the slot and saves the call as cancelled.
+        self._abandoned = weakref.finalize(self, _save_abandoned, record, slot)
 
     def __aiter__(self) -> AsyncIterator[Event]:
         return self
 
     async def __anext__(self) -> Event:
-        self._started = True
+        if self._events is None:
+            self._abandoned.detach()
+            self._events = self._run()
         return await anext(self._events)
 
     async def aclose(self) -> None:
         """Stops the stream early (disconnect, stop): saves the partial answer as cancelled."""
-        if self._started:
+        self._abandoned.detach()
+        if self._events is not None:
             await self._events.aclose()
         elif self.result is None:
-            # Never iterated: the generator body (and its finally) would never run, so record it here.
-            await self._events.aclose()
+            # Never iterated: the generator body (and its finally) never ran, so record it here.
             await recording.afinish(record=self.record, result=self._closed_unstarted())
 
     async def _run(self) -> AsyncGenerator[Event]:
@@ -404,16 +412,33 @@ class AsyncGeneration(_GenerationBase):
             status = Status.ERROR
             http_status, message = describe_failure(exc)
         finally:
-            if upstream is not None:
-                # Closing the response is what tells the LLM server to stop generating (and billing).
-                await asyncio.shield(upstream.close())
             self._slot.release()
             self.result = tally.result(self.record, status)
-            await recording.afinish(record=self.record, result=self.result, error=message)
+            # The save starts first, in a task of its own: a second cancellation (a server giving up on a slow
+            # cleanup) may interrupt the awaits below, never the save.
+            save = recording.detach(recording.afinish(record=self.record, result=self.result, error=message))
+            try:
+                if upstream is not None:
+                    # Closing the response is what tells the LLM server to stop generating (and billing).
+                    await asyncio.shield(upstream.close())
+            finally:
+                await asyncio.shield(save)
         if status == Status.ERROR:
             yield ErrorEvent(message=message, http_status=http_status, result=self.result)
         else:
             yield DoneEvent(result=self.result)
+
+
+def _save_abandoned(record: recording.CallRecord, slot: limits.Slot) -> None:
+    """The finaliser of an ``AsyncGeneration`` dropped unread: frees its slot, saves the call as cancelled."""
+    slot.release()
+    result = _Tally().result(record, Status.CANCELLED)
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        recording.finish(record=record, result=result)  # a thread, or the interpreter's exit
+    else:
+        recording.detach(recording.afinish(record=record, result=result))
 
 
 def stream(*, request: ChatRequest, path: CallPath, interface: Interface) -> Generation:

@@ -11,6 +11,7 @@ Recording announces each start and finish (``llm_app.services.signals``); the li
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Coroutine
 from functools import partial
 from typing import Any
 
@@ -26,6 +27,7 @@ __all__ = [
     "afinish",
     "areject",
     "astart",
+    "detach",
     "finish",
     "reject",
     "start",
@@ -98,27 +100,47 @@ async def astart(
     try:
         record: CallRecord = await asyncio.shield(write)
     except asyncio.CancelledError:
-        # The write goes on whatever happens here. Wait for it and close the call as cancelled, or a row would
-        # stay "streaming" for ever.
-        try:
-            record = await write
-        except Exception:  # noqa: BLE001 (nothing was written; the cancellation is what matters)
-            raise asyncio.CancelledError from None
-        _announce_start(record, begin)
-        cancelled = ChatResult(
-            conversation=record.conversation_id,
-            message=record.message_id,
-            content="",
-            tokens=0,
-            ttft_ms=None,
-            duration_ms=0.0,
-            status=Status.CANCELLED,
-        )
-        await afinish(record=record, result=cancelled)
+        # The write runs on whatever happens here. Once it lands, the call is closed as cancelled, in a task of
+        # its own: a second cancellation of this one (a server giving up on a slow cleanup during a disconnect
+        # storm) must not leave the row "streaming" for ever.
+        closing = detach(_close_cancelled_start(write, begin))
+        await asyncio.shield(closing)
         raise
     # On the event loop: receivers must not block (llm_app.services.signals).
     _announce_start(record, begin)
     return record
+
+
+async def _close_cancelled_start(write: asyncio.Future[CallRecord], begin: Start) -> None:
+    try:
+        record = await write
+    except Exception:  # noqa: BLE001 (nothing was written; the cancellation is what matters)
+        return
+    _announce_start(record, begin)
+    cancelled = ChatResult(
+        conversation=record.conversation_id,
+        message=record.message_id,
+        content="",
+        tokens=0,
+        ttft_ms=None,
+        duration_ms=0.0,
+        status=Status.CANCELLED,
+    )
+    await afinish(record=record, result=cancelled)
+
+
+_detached: set[asyncio.Task[None]] = set()
+
+
+def detach(coroutine: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+    """Runs ``coroutine`` as a task that no cancellation of the caller reaches, kept alive until it ends.
+
+    For the saves a cancelled call still owes: the caller may ``await asyncio.shield(task)`` to wait for it.
+    """
+    task = asyncio.ensure_future(coroutine)
+    _detached.add(task)
+    task.add_done_callback(_detached.discard)
+    return task
 
 
 def finish(*, record: CallRecord, result: ChatResult, error: str = "") -> None:
