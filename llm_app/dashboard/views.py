@@ -13,8 +13,7 @@ from llm_app.dashboard import race, race_servers
 from llm_app.dashboard.charts import history_charts
 from llm_app.dashboard.figures import Range, history
 from llm_app.dashboard.tracker import INTERFACES, PATHS, WINDOW_S
-
-INTERFACE_LABELS = {"wsgi": "WSGI", "asgi": "ASGI", "none": "none (commands)"}
+from llm_app.models import Interface
 
 
 def dashboard(request: HttpRequest) -> HttpResponse:
@@ -28,7 +27,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "title": "LLM dashboard",
         "ranges": ranges,
         "paths": PATHS,
-        "interfaces": [(name, INTERFACE_LABELS[name]) for name in INTERFACES],
+        "interfaces": [(name, Interface(name).label) for name in INTERFACES],
         "window_s": int(WINDOW_S),
         "model": settings.LLM_MODEL,
         "socket_path": "/ws/admin/dashboard/",

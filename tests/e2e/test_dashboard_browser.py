@@ -1,8 +1,11 @@
 """The admin dashboard in Debian's chromium (Playwright, launched by path) against a real daphne server.
 
-A staff user logs in, opens the dashboard, starts a generation on the chat page in a second tab, and watches the
-in-flight figure rise and fall through the live socket. Waits on data attributes, never on sleeps. Screenshots go
-to artifacts/screenshots/.
+A staff user logs in and watches the live figures follow a generation in another tab, the history charts after a
+reload, and the race in each of its states (before, starting, mid-race, after, reopened later), where the
+difference between the lanes must still be drawn once the race is over. The layout is checked at 1280 and 1600 px
+(the admin's breadcrumb bar, tiles on their rows, legends with swatches, the LLM call list unclipped, no missing
+file). Waits on data attributes and element geometry, never on sleeps (one pause only lets time pass, to show
+that the race's clock has stopped). Screenshots go to artifacts/screenshots/.
 """
 
 from __future__ import annotations

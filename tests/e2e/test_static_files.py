@@ -39,12 +39,21 @@ def test_each_server_serves_the_page_and_its_hashed_static_files(server, product
         status, html, _ = get(base + "/")
         assert status == 200
         assets = re.findall(rb'(?:src|href)="(/static/[^"]+)"', html)
-        assert assets, "the page links its script and style"
+        assert assets, "the page links its script, style and icon"
         for asset in assets:
-            assert re.search(rb"\.[0-9a-f]{12}\.(js|css)$", asset), f"{asset!r} is not the hashed, collected file"
+            assert re.search(rb"\.[0-9a-f]{12}\.(js|css|ico)$", asset), f"{asset!r} is not the hashed, collected file"
             status, body, content_type = get(base + asset.decode())
             assert status == 200 and body
-            assert content_type.split(";")[0] in {"text/javascript", "application/javascript", "text/css"}
+            assert content_type.split(";")[0] in {
+                "text/javascript",
+                "application/javascript",
+                "text/css",
+                "image/x-icon",
+                "image/vnd.microsoft.icon",
+            }
+        # Where browsers look by themselves: a redirect to the hashed file (urllib follows it).
+        status, icon, content_type = get(base + "/favicon.ico")
+        assert status == 200 and icon.startswith(b"\x00\x00\x01\x00") and content_type.startswith("image/")
 
 
 def test_start_up_stops_with_a_clear_message_when_debug_is_off_and_no_key_is_set():
