@@ -239,15 +239,15 @@ class ChatConsumer(NoHopDispatchMixin, AsyncJsonWebsocketConsumer):  # type: ign
         except asyncio.CancelledError:
             if generation is not None:
                 await generation.aclose()
-                result = generation.result
-                if result is not None and not told:
+                outcome = generation.result
+                if outcome is not None and not told:
                     # After a stop the socket is still open and the client waits for this generation's end, however
                     # it came: a stop that lands as the reply finishes (while its last write or the done message is
                     # on its way) ends a complete generation, and the client must hear that too.
-                    if result.status == Status.ERROR:
+                    if outcome.status == Status.ERROR:
                         end = {"type": "error", "id": gen_id, "message": "The LLM call failed as it was stopped."}
                     else:
-                        end = {"type": "done", "id": gen_id, **result.as_dict()}
+                        end = {"type": "done", "id": gen_id, **outcome.as_dict()}
                     await self._send_quietly(end)
             else:
                 # Stopped while waiting for a slot under LLM_MAX_IN_FLIGHT: nothing was sent or written.
