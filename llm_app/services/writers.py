@@ -42,6 +42,7 @@ from typing import Any, TypeVar
 from asgiref.sync import sync_to_async
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 
+from llm_app.dbretry import FIRST_DELAY_S, MAX_DELAY_S, RETRY_FOR_S, retrying
 from llm_app.services.rows import AsyncCursor, Cursor
 
 T = TypeVar("T")
@@ -120,19 +121,24 @@ class SQLiteWriter:
                     break
             self._commit([job for job in batch if job is not None and job.future.set_running_or_notify_cancel()])
 
-    def _commit(self, batch: list[_Job[Any]]) -> None:
+    def _attempt(self, batch: list[_Job[Any]]) -> list[tuple[bool, Any]]:
         outcomes: list[tuple[bool, Any]] = []
+        with transaction.atomic(using=self.alias), connections[self.alias].cursor() as cursor:
+            for job in batch:
+                try:
+                    # A savepoint per write: one that fails (an unknown conversation) undoes only itself.
+                    with transaction.atomic(using=self.alias):
+                        outcomes.append((True, job.write(cursor, self.alias)))
+                except Exception as exc:  # noqa: BLE001 (handed to the writer's caller through its future)
+                    outcomes.append((False, exc))
+        return outcomes
+
+    def _commit(self, batch: list[_Job[Any]]) -> None:
         connection = connections[self.alias]
         try:
-            with transaction.atomic(using=self.alias), connection.cursor() as cursor:
-                for job in batch:
-                    try:
-                        # A savepoint per write: one that fails (an unknown conversation) undoes only itself.
-                        with transaction.atomic(using=self.alias):
-                            outcomes.append((True, job.write(cursor, self.alias)))
-                    except Exception as exc:  # noqa: BLE001 (handed to the writer's caller through its future)
-                        outcomes.append((False, exc))
-        except Exception as exc:  # noqa: BLE001 (the commit failed: every write of the batch is lost)
+            # A batch whose connection failed did not commit: it is written again on a fresh one (dbretry).
+            outcomes = retrying(lambda: self._attempt(batch))
+        except Exception as exc:  # noqa: BLE001 (the commit failed for good: every write of the batch is lost)
             # A broken connection must not poison every later write: the next batch reopens it.
             connection.close()
             for job in batch:
@@ -152,10 +158,13 @@ class ReleasingWriter:
     def __init__(self, alias: str = DEFAULT_DB_ALIAS) -> None:
         self.alias = alias
 
+    def _attempt(self, write: SyncWrite[T]) -> T:
+        with transaction.atomic(using=self.alias), connections[self.alias].cursor() as cursor:
+            return write(cursor, self.alias)
+
     def run(self, write: SyncWrite[T]) -> T:
         try:
-            with transaction.atomic(using=self.alias), connections[self.alias].cursor() as cursor:
-                return write(cursor, self.alias)
+            return retrying(lambda: self._attempt(write))
         finally:
             # With Django's psycopg pool, close() returns the connection to the pool: the caller may now wait
             # on the LLM for 30 s without holding it.
@@ -199,10 +208,28 @@ class AsyncPoolWriter:
         task.add_done_callback(self._forget)
         return await asyncio.shield(task)
 
-    async def _run(self, write: AsyncWrite[T]) -> T:
+    async def _attempt(self, write: AsyncWrite[T]) -> T:
         pool = await self.pool()
         async with pool.connection() as conn, conn.transaction(), conn.cursor() as cursor:
             return await write(cursor, self.alias)
+
+    async def _run(self, write: AsyncWrite[T]) -> T:
+        """The write, again on another connection after a connection failure, for up to ``RETRY_FOR_S``."""
+        import psycopg
+
+        deadline = asyncio.get_running_loop().time() + RETRY_FOR_S
+        delay = FIRST_DELAY_S
+        while True:
+            try:
+                return await self._attempt(write)
+            except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+                # A database restarting or failing over: the transaction did not commit, so it is run again.
+                if asyncio.get_running_loop().time() + delay > deadline:
+                    logger.error("A database write failed for %.0f s; giving up: %s", RETRY_FOR_S, exc)
+                    raise
+                logger.warning("A database write failed (%s); trying again in %.1f s.", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, MAX_DELAY_S)
 
     def _forget(self, task: asyncio.Task[Any]) -> None:
         self._pending.discard(task)
