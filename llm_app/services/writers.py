@@ -272,13 +272,11 @@ def _conninfo(alias: str) -> str:
 
 
 def _pool_options(alias: str) -> dict[str, Any]:
-    # The same size and timeout as Django's pool of the sync path (DATABASE_POOL_SIZE, DATABASE_POOL_TIMEOUT).
+    # DATABASE_POOL_SIZE is what one process may hold: the async path's pool takes all but one connection, left
+    # to the process's own sync work (the sweep of orphaned calls, the admin) in Django's pool.
     pool = connections[alias].settings_dict.get("OPTIONS", {}).get("pool") or {}
-    return {
-        "min_size": max(1, int(pool.get("min_size", 1))),
-        "max_size": int(pool.get("max_size", 20)),
-        "timeout": float(pool.get("timeout", 10.0)),
-    }
+    size = int(pool.get("max_size", 20))
+    return {"min_size": 1, "max_size": max(1, size - 1), "timeout": float(pool.get("timeout", 10.0))}
 
 
 _lock = threading.Lock()
