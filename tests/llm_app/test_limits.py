@@ -53,7 +53,11 @@ def test_a_waiting_thread_gives_up_after_its_timeout_and_leaves_the_queue():
 
 async def full_with_a_waiter():
     """A cap of one, its slot held, and a coroutine queued for it: (cap, held slot, the waiting task)."""
-    cap, held, waiting = await full_with_a_waiter()
+    cap = InFlightCap(1)
+    held = cap.acquire(timeout=0)
+    waiting = asyncio.create_task(cap.aacquire(timeout=10))
+    while cap.waiting < 1:
+        await asyncio.sleep(0.001)
     return cap, held, waiting
 
 
