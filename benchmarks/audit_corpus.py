@@ -53,8 +53,10 @@ class Score:
     missed: list[Place] = field(default_factory=list)
     false_alarms: list[Finding] = field(default_factory=list)
     skipped: str = ""
-    # Problems added to the annotation after a run had shown them (each says so in its `added` field).
+    # Problems added to the annotation after a run had shown them (each says so in its `added` field), and how
+    # many dead-code ignores were.
     added: list[Place] = field(default_factory=list)
+    added_ignores: int = 0
 
     @property
     def recall(self) -> float | None:
@@ -115,6 +117,7 @@ def score(path: Path, mirrors: Path) -> Score:
         result.skipped = f"no mirror of {data['repo']} under {mirrors}"
         return result
     ignores = data.get("ignore", [])
+    result.added_ignores = sum(1 for e in ignores if e.get("added"))
     ignored = set(places([e for e in ignores if "line" in e]))
     # An ignore naming only a path: the whole file is dead code at this commit.
     dead_files = {str(e["path"]) for e in ignores if "line" not in e}
@@ -144,7 +147,10 @@ def markdown(scores: list[Score]) -> str:
             continue
         recall = "-" if s.recall is None else f"{s.recall:.2f}"
         missed = "; ".join(f"{p}:{line} {rule}" for p, line, rule in s.missed) or "-"
-        added = "; ".join(f"{p}:{line} {rule}" for p, line, rule in s.added) or "-"
+        added = "; ".join(f"{p}:{line} {rule}" for p, line, rule in s.added)
+        if s.added_ignores:
+            added += f"{'; ' if added else ''}{s.added_ignores} dead-code ignore(s)"
+        added = added or "-"
         lines.append(
             f"| [{s.repo}](https://github.com/{s.repo}) | `{s.commit[:7]}` | {len(s.found)} / {len(s.annotated)} "
             f"| {recall} | {len(s.false_alarms)} | {missed} | {added} |"
@@ -153,8 +159,12 @@ def markdown(scores: list[Score]) -> str:
     total = sum(len(s.annotated) for s in scores if not s.skipped)
     alarms = sum(len(s.false_alarms) for s in scores if not s.skipped)
     late = sum(len(s.added) for s in scores if not s.skipped)
+    late_ignores = sum(s.added_ignores for s in scores if not s.skipped)
     recall = f"{total_found / total:.2f}" if total else "-"
-    lines.append(f"| **all** | | **{total_found} / {total}** | **{recall}** | **{alarms}** | | {late} |")
+    lines.append(
+        f"| **all** | | **{total_found} / {total}** | **{recall}** | **{alarms}** | "
+        f"| {late} problem(s), {late_ignores} ignore(s) |"
+    )
     return "\n".join(lines)
 
 
@@ -195,6 +205,7 @@ def main(argv: list[str] | None = None) -> int:
                         "found": len(s.found),
                         "missed": [list(p) for p in s.missed],
                         "added_after_a_run": [list(p) for p in s.added],
+                        "ignores_added_after_a_run": s.added_ignores,
                         "false_alarms": [f.as_dict() for f in s.false_alarms],
                         "skipped": s.skipped,
                     }

@@ -7,7 +7,8 @@ SQLite file, and Debian's nginx with the deployment guide's config in front of t
 each streaming path it then measures, straight to the first process and through nginx:
 
 * ``--runs`` sequential requests (after one warm-up): the median and worst time to the first token and to the end;
-* one burst of ``--concurrency`` users at once: completed requests, and the p50/p99 time to the first token.
+* one burst of ``--concurrency`` users at once, split evenly over the two processes straight or all sent to
+  nginx (which spreads them): completed requests, and the p50/p99 time to the first token.
 
 A proxy that buffered would show its first token at about the end (2.2 s). Prints a Markdown table for
 docs/deployment.md.
@@ -29,10 +30,10 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
 
 from llm_app.server_env import migrated_sqlite_env  # noqa: E402
+from llm_app.servers import running_server  # noqa: E402
 from longrun.loadgen.clients import RequestResult, make_session, post_sse, websocket  # noqa: E402
 from longrun.loadgen.runner import raise_nofile_limit, run_load  # noqa: E402
 from longrun.proxy import running_nginx  # noqa: E402
-from longrun.servers import running_server  # noqa: E402
 from longrun.simulator import SimulatorConfig, SimulatorProcess  # noqa: E402
 
 SITE = ROOT / "deploy" / "nginx" / "longrun.conf"
@@ -61,13 +62,27 @@ def sequential(base: str, path: str, runs: int) -> dict[str, float]:
     }
 
 
-def burst(base: str, path: str, users: int) -> dict[str, float]:
+def burst(bases: list[str], path: str, users: int) -> dict[str, float]:
+    """``users`` at once, split evenly over ``bases`` (both processes straight, or nginx alone)."""
     kind = "websocket" if path == "websocket" else "sse"
-    url = base.replace("http", "ws", 1) + "/ws/chat/" if kind == "websocket" else base + path
-    run = asyncio.run(
-        run_load(kind=kind, url=url, concurrency=users, payload_factory=lambda u, r: PAYLOAD, origin=base)
-    )
-    firsts = sorted((r.ttft_s or 0.0) * 1000 for r in run.results if r.ok)
+
+    async def load() -> list[RequestResult]:
+        share, extra = divmod(users, len(bases))
+        runs = await asyncio.gather(
+            *(
+                run_load(
+                    kind=kind,
+                    url=base.replace("http", "ws", 1) + "/ws/chat/" if kind == "websocket" else base + path,
+                    concurrency=share + (1 if i < extra else 0),
+                    payload_factory=lambda u, r: PAYLOAD,
+                    origin=base,
+                )
+                for i, base in enumerate(bases)
+            )
+        )
+        return [result for run in runs for result in run.results]
+
+    firsts = sorted((r.ttft_s or 0.0) * 1000 for r in asyncio.run(load()) if r.ok)
     return {
         "completed": float(len(firsts)),
         "burst_ttft_p50_ms": statistics.median(firsts) if firsts else float("nan"),
@@ -94,12 +109,13 @@ def main() -> None:
         upstreams = [url.removeprefix("http://") for url in (first, second)]
         proxy = stack.enter_context(running_nginx(SITE, upstreams=upstreams))
         for path in PATHS:
-            for via, base in (("direct", first), ("nginx", proxy)):
+            for via, base, spread in (("direct", first, [first, second]), ("nginx", proxy, [proxy])):
                 row = {"path": path, "via": via, **sequential(base, path, args.runs)}
-                row.update(burst(base, path, args.concurrency))
+                row.update(burst(spread, path, args.concurrency))
                 rows.append(row)
                 print(row, file=sys.stderr)
 
+    print(f"load average at the end: {[round(v, 2) for v in os.getloadavg()]}")
     print(
         f"| path | via | TTFT p50 ms | TTFT max ms | end p50 ms | {args.concurrency} at once: completed "
         "| TTFT p50 ms | TTFT p99 ms |"

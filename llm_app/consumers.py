@@ -211,6 +211,7 @@ class ChatConsumer(NoHopDispatchMixin, AsyncJsonWebsocketConsumer):  # type: ign
         """Runs as a task per generation: streams tokens, then done or error; a cancel ends it as cancelled."""
         generation: llm.AsyncGeneration | None = None
         message_id: int | None = None
+        told = False  # whether the client has had this generation's done or error
         try:
             generation = await llm.astream(request=chat, path=CallPath.WEBSOCKET, interface=Interface.ASGI)
             record = generation.record
@@ -227,8 +228,10 @@ class ChatConsumer(NoHopDispatchMixin, AsyncJsonWebsocketConsumer):  # type: ign
                         await self.send_json({"type": "token", "id": gen_id, "text": text})
                     case llm.DoneEvent(result=result):
                         await self.send_json({"type": "done", "id": gen_id, **result.as_dict()})
+                        told = True
                     case llm.ErrorEvent(message=message):
                         await self.send_json({"type": "error", "id": gen_id, "message": message})
+                        told = True
         except ConversationNotFound as exc:
             await self._error(gen_id, str(exc))
         except limits.OverCapacity as exc:
@@ -236,9 +239,16 @@ class ChatConsumer(NoHopDispatchMixin, AsyncJsonWebsocketConsumer):  # type: ign
         except asyncio.CancelledError:
             if generation is not None:
                 await generation.aclose()
-                if generation.result is not None and generation.result.status == Status.CANCELLED:
-                    # After a stop the socket is still open and the client waits for this generation's end.
-                    await self._send_quietly({"type": "done", "id": gen_id, **generation.result.as_dict()})
+                outcome = generation.result
+                if outcome is not None and not told:
+                    # After a stop the socket is still open and the client waits for this generation's end, however
+                    # it came: a stop that lands as the reply finishes (while its last write or the done message is
+                    # on its way) ends a complete generation, and the client must hear that too.
+                    if outcome.status == Status.ERROR:
+                        end = {"type": "error", "id": gen_id, "message": "The LLM call failed as it was stopped."}
+                    else:
+                        end = {"type": "done", "id": gen_id, **outcome.as_dict()}
+                    await self._send_quietly(end)
             else:
                 # Stopped while waiting for a slot under LLM_MAX_IN_FLIGHT: nothing was sent or written.
                 await self._send_quietly(

@@ -7,7 +7,10 @@ class LongrunConfig(AppConfig):
     verbose_name = "Longrun (ASGI migration toolkit)"
 
     def ready(self) -> None:
-        """Called once Django's apps are loaded: registers the ASGI system checks under the tag ``async``."""
+        """Register the ASGI system checks (tag ``async``) and switch the blocking detector on if the settings ask.
+
+        Runs once per process, when Django's app registry is ready, before any request or command.
+        """
         from longrun.checks import check_async_settings
 
         checks.register(check_async_settings, "async")

@@ -173,7 +173,7 @@ class ASGIHandler(django_asgi.ASGIHandler):
         except RequestAborted:
             return
         with closing(body_file):
-            set_script_prefix(django_asgi.get_script_prefix(scope))
+            set_script_prefix(self._script_prefix(scope))
             await asend_request_signal(signals.request_started, sender=self.__class__, scope=scope)
             request, error_response = self.create_request(scope, body_file)
             if request is None:
@@ -187,6 +187,14 @@ class ASGIHandler(django_asgi.ASGIHandler):
                 await asend_request_signal(signals.request_finished, sender=self.__class__)
             else:
                 await aclose_response(response)
+
+    def _script_prefix(self, scope: Scope) -> str:
+        """FORCE_SCRIPT_NAME or the scope's root_path: a function of Django's ASGI module from 5.0, a method on 4.2."""
+        module_level: Callable[[Scope], str] | None = getattr(django_asgi, "get_script_prefix", None)
+        if module_level is not None:
+            return module_level(scope)
+        method: Callable[[Scope], str] = getattr(self, "get_script_prefix")  # noqa: B009
+        return method(scope)
 
     async def _respond(self, request: HttpRequest, receive: Receive, send: Send) -> HttpResponseBase | None:
         """Gets and sends the response in this task; a client disconnect cancels it. None if none was made."""

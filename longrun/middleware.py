@@ -40,7 +40,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from asgiref.sync import sync_to_async
+from asgiref.sync import iscoroutinefunction, sync_to_async
 from django.conf import settings
 from django.contrib.auth import middleware as auth_middleware
 from django.contrib.messages import middleware as messages_middleware
@@ -66,7 +66,11 @@ class AsyncNativeMixin:
 
     def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
         super().__init__(get_response)  # type: ignore[call-arg]
-        if self.async_mode and hasattr(self, "process_view"):
+        # Newer Djangos' MiddlewareMixin sets async_mode; on Django 4.2 the same decision is made from get_response.
+        async_mode = getattr(self, "async_mode", None)
+        if async_mode is None:
+            async_mode = self.async_mode = iscoroutinefunction(get_response)
+        if async_mode and hasattr(self, "process_view"):
             # The handler adapts process_view by its kind: an async one is awaited as it is, a sync one hops.
             # Under WSGI the class's own sync process_view stays.
             setattr(self, "process_view", self._aprocess_view)  # noqa: B010

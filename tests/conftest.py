@@ -77,3 +77,29 @@ async def async_clients() -> AsyncIterator[None]:
 
     yield
     await aclose_clients()
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup: None, django_db_blocker: Any) -> Iterator[None]:
+    """pytest-django's test databases; on PostgreSQL, every session on them is ended before they are dropped.
+
+    PostgreSQL will not drop a database that has sessions, and a test's async ORM call leaves its connection
+    checked out on asgiref's shared sync thread, out of reach of Django's teardown (which closes only its own
+    thread's connection and the pool). Only in the run with DATABASE_URL on PostgreSQL (``./run test-postgres``).
+    """
+    yield
+    import psycopg
+    from django.db import connections
+
+    with django_db_blocker.unblock():
+        for connection in connections.all(initialized_only=True):
+            if connection.vendor != "postgresql":
+                continue
+            params = {**connection.get_connection_params(), "dbname": "postgres"}
+            params.pop("context", None)
+            with psycopg.connect(**params, autocommit=True) as admin:
+                admin.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE datname = %s AND pid <> pg_backend_pid()",
+                    [connection.settings_dict["NAME"]],
+                )

@@ -97,7 +97,8 @@ def history(range_: Range, *, now: datetime | None = None) -> History:
     rows = [
         _Row(*values)
         for values in LLMCall.objects.filter(started_at__gte=since, started_at__lte=end)
-        .exclude(status=Status.STREAMING)
+        # A rejected call never reached the LLM (LLM_MAX_IN_FLIGHT turned it away): it is no call of these charts.
+        .exclude(status__in=[Status.STREAMING, Status.REJECTED])
         .values_list("started_at", "path", "model", "status", "ttft_ms", "duration_ms", "tokens")
         .order_by("started_at")
     ]

@@ -29,6 +29,7 @@ from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.utils import timezone
 
 from llm_app import recovery
+from llm_app.dbretry import retrying
 from llm_app.models import CallPath, Conversation, Interface, LLMCall, Message, Status
 from llm_app.services import signals
 
@@ -150,7 +151,7 @@ class _SingleWriter:
 
     def _guarded(self, fn: Callable[[], T]) -> T:
         try:
-            return fn()
+            return retrying(fn)
         except Exception:
             # A broken connection must not poison every later write: the next one reopens it.
             connections[DEFAULT_DB_ALIAS].close()
@@ -175,7 +176,7 @@ class _ReleasingWriter:
     @staticmethod
     def _released(fn: Callable[[], T]) -> T:
         try:
-            return fn()
+            return retrying(fn)
         finally:
             # With Django's psycopg pool, close() returns the connection to the pool: the caller may now wait
             # on the LLM for 30 s without holding it.

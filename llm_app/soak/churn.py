@@ -24,6 +24,8 @@ import aiohttp
 
 from longrun.loadgen.sse import aiter_events
 
+# The longest silence a client waits through before it calls the reply stuck (an ``unexpected`` outcome).
+STALL_S = 120.0
 FAULTS = ("[fault:500]", "[fault:cut]", "[fault:malformed]", "[fault:429]", "[fault:stall]")
 
 
@@ -94,7 +96,10 @@ async def websocket(
 ) -> str:
     """One socket, one prompt: read to ``done``, send ``stop`` after some tokens, or close after some tokens."""
     with _Opened(tally):
-        async with session.ws_connect(target.ws, headers={"Origin": target.base}, autoping=True) as socket:
+        # A reply that never ends must show as a failure, not hang the run: no gap between messages is this long.
+        async with session.ws_connect(
+            target.ws, headers={"Origin": target.base}, autoping=True, receive_timeout=STALL_S
+        ) as socket:
             await socket.send_json({"type": "prompt", "id": "p", "prompt": prompt})
             tokens = 0
             async for frame in socket:
@@ -208,7 +213,7 @@ async def churn(
     """``streams`` users, each running actions from ``MIX`` one after another until ``until`` (``time.monotonic``)."""
     actions, weights = zip(*MIX, strict=True)
     connector = aiohttp.TCPConnector(limit=0, force_close=True)
-    timeout = aiohttp.ClientTimeout(total=300, sock_connect=60)
+    timeout = aiohttp.ClientTimeout(sock_connect=60, sock_read=STALL_S)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
 
         async def user(index: int) -> None:
@@ -224,7 +229,7 @@ async def storm(target: Target, *, clients: int, tokens: int, seed: int, tally: 
     """``clients`` streams at once, half SSE and half WebSocket, each hanging up at a random token."""
     rng = random.Random(seed)
     connector = aiohttp.TCPConnector(limit=0, force_close=True)
-    timeout = aiohttp.ClientTimeout(total=300, sock_connect=60)
+    timeout = aiohttp.ClientTimeout(sock_connect=60, sock_read=STALL_S)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
 
         async def client(index: int) -> None:

@@ -115,7 +115,8 @@ def soak_server(
                 llm_url=simulator.base_url,
                 DJANGO_DEBUG="false",
                 DJANGO_SECRET_KEY=os.environ.get("DJANGO_SECRET_KEY", "soak-" + "x" * 40),
-                LLM_TIMEOUT="10",
+                # A non-streamed reply comes whole after TTFT + N x token delay: the per-read timeout must exceed it.
+                LLM_TIMEOUT=str(round(2 * (ttft_ms + tokens * token_ms) / 1000 + 5)),
                 **{PROBE_ENV: str(probe), INTERVAL_ENV: str(probe_interval_s)},
                 **(env or {}),
             )

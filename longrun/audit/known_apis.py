@@ -54,6 +54,7 @@ class Client:
     # Calls that are quick round trips to the provider, not model work: resource paths (``moderations``,
     # ``beta.threads.messages``) and method names. They still block the event loop; they are not LLM waits.
     quick: frozenset[str] = frozenset()
+    subscript: bool = False  # `client["name"]` is still the client (pymongo's databases and collections)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +68,10 @@ class Family:
     local_classes: re.Pattern[str] = re.compile(r"$^")  # classes of the family that never call the network
     pooled_classes: re.Pattern[str] = re.compile(r"$^")  # classes that build an SDK client when built
     factories: frozenset[str] = frozenset()  # calls of the family that build one of its objects
+    # Document loaders: their `load` reads a file (file_loaders) or fetches over the network; no model involved.
+    loaders: re.Pattern[str] = re.compile(r"$^")
+    file_loaders: re.Pattern[str] = re.compile(r"$^")
+    loader_methods: frozenset[str] = frozenset()
 
 
 _OPENAI_LOCAL = frozenset({"with_options", "copy", "close", "with_raw_response", "with_streaming_response"})
@@ -142,6 +147,12 @@ FUNCTIONS: dict[str, Function] = {
         Function("boto3.client", "aioboto3, or `await asyncio.to_thread(client.method, ...)`", returns="boto3.Client"),
         Function("boto3.Session", "aioboto3", returns="boto3.Session"),
         Function("boto3.session.Session", "aioboto3", returns="boto3.Session"),
+        Function("boto3.resource", "aioboto3, or `await asyncio.to_thread(...)`", returns="boto3.Resource"),
+        # pinecone-client 2.x: module functions over a shared configuration.
+        *(
+            Function(f"pinecone.{name}", "`await asyncio.to_thread(...)`")
+            for name in ("list_indexes", "describe_index", "create_index", "delete_index", "configure_index")
+        ),
     ]
 }
 
@@ -285,6 +296,47 @@ CLIENTS: dict[str, Client] = {
             category="process",
             blocking=frozenset({"communicate", "wait"}),
         ),
+        Client(
+            "boto3.Resource",
+            "aioboto3, or `await asyncio.to_thread(...)`",
+            pooled=False,
+            local=frozenset({"filter", "all", "limit", "page_size", "meta"}),
+            returns={name: "boto3.Resource" for name in ("Bucket", "Object", "Table", "Queue", "Topic", "Instance")},
+        ),
+        # Vector databases: a query is a short round trip (the embedding before it is the model call).
+        Client(
+            "pinecone.Pinecone",
+            "`pinecone.PineconeAsyncio`, or `await asyncio.to_thread(...)`",
+            returns={"Index": "pinecone.Index"},
+        ),
+        Client(
+            "pinecone.grpc.PineconeGRPC",
+            "`await asyncio.to_thread(...)`",
+            returns={"Index": "pinecone.Index"},
+        ),
+        Client(
+            "pinecone.Index",
+            "`pc.IndexAsyncio(...)` (pinecone 6+), or `await asyncio.to_thread(index.query, ...)`",
+            local=frozenset({"close"}),
+        ),
+        Client("qdrant_client.QdrantClient", "`qdrant_client.AsyncQdrantClient`", local=frozenset({"close"})),
+        Client("qdrant_client.AsyncQdrantClient", "", sync=False),
+        Client(
+            "chromadb.HttpClient",
+            "`await chromadb.AsyncHttpClient(...)`",
+            returns={
+                name: "chromadb.Collection"
+                for name in ("get_collection", "get_or_create_collection", "create_collection")
+            },
+        ),
+        Client("chromadb.Collection", "`chromadb.AsyncHttpClient`'s collections, awaited", pooled=False),
+        # MongoDB: the client, its databases and collections (`client["db"]["jobs"]`, `db.jobs`) all block.
+        Client(
+            "pymongo.MongoClient",
+            "`pymongo.AsyncMongoClient` (PyMongo 4.9+) or motor's `AsyncIOMotorClient`",
+            local=frozenset({"get_database", "get_collection", "get_default_database", "with_options"}),
+            subscript=True,
+        ),
         # What LLM SDK calls hand back: a sync stream blocks on every item it yields.
         Client(
             "llm.Stream",
@@ -340,6 +392,14 @@ FAMILIES: tuple[Family, ...] = (
             r"(Chat\w+|\w+Embeddings|OpenAI|AzureOpenAI|Ollama|Anthropic|Cohere|\w+Endpoint)$"
         ),
         factories=frozenset({"create_react_agent", "create_agent", "from_chain_type", "from_llm", "compile"}),
+        loaders=re.compile(r"Loader$"),
+        file_loaders=re.compile(
+            r"^(TextLoader|CSVLoader|JSONLoader|BSHTMLLoader|Docx2txtLoader|DirectoryLoader|PyPDFLoader|PyMuPDFLoader"
+            r"|PDFMinerLoader|PDFPlumberLoader|PyPDFDirectoryLoader|UnstructuredFileLoader|UnstructuredPDFLoader"
+            r"|UnstructuredMarkdownLoader|UnstructuredWordDocumentLoader|UnstructuredExcelLoader"
+            r"|UnstructuredPowerPointLoader|UnstructuredHTMLLoader|UnstructuredEmailLoader|NotebookLoader)$"
+        ),
+        loader_methods=frozenset({"load", "lazy_load", "load_and_split"}),
     ),
     Family(
         prefixes=("llama_index", "llama_index_core"),
@@ -395,6 +455,16 @@ STREAMING_RESPONSE = frozenset({"django.http.StreamingHttpResponse", "django.htt
 DJANGO_CACHES = frozenset({"django.core.cache.cache", "django.core.cache.caches"})
 FILE_METHODS = frozenset({"read_text", "write_text", "read_bytes", "write_bytes"})
 
+# Django's manager and QuerySet classes: a project class built on one is a custom manager.
+MANAGER_BASES = frozenset(
+    {
+        "django.db.models.Manager",
+        "django.db.models.QuerySet",
+        "django.db.models.manager.Manager",
+        "django.db.models.manager.BaseManager",
+        "django.db.models.query.QuerySet",
+    }
+)
 # QuerySet methods that only build another QuerySet (no SQL yet).
 QUERYSET_CHAIN = frozenset(
     {
@@ -422,6 +492,7 @@ QUERYSET_CHAIN = frozenset(
         "using",
         "select_for_update",
         "raw",
+        "get_queryset",
     }
 )
 # QuerySet (and related manager) methods that run SQL; each has an `a`-prefixed twin.

@@ -33,8 +33,10 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 SAMPLE = HERE / "sample_project"
 CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "longrun-tests"
-# Cache entries unused for this long are removed when another is built.
-STALE_AFTER_S = 3 * 24 * 3600
+# A cell's environments unused for this long are removed when the cell is next used: each change to the toolkit
+# makes a new one (about 150 MB). A run of another checkout touches its own when its tests start (a module takes
+# minutes), so one still in use is never this old.
+STALE_AFTER_S = 20 * 60
 INSTALL_TIMEOUT_S = 900
 COMMAND_TIMEOUT_S = 120
 
@@ -146,10 +148,10 @@ def locked(path: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def prune(folder: Path, keep: Path) -> None:
-    """Remove entries of ``folder`` unused for a few days (their stamp untouched), never ``keep``."""
+def prune(folder: Path, keep: Path, prefix: str = "") -> None:
+    """Remove the entries named ``prefix...`` whose stamp has gone untouched for STALE_AFTER_S, never ``keep``."""
     now = time.time()
-    for entry in folder.iterdir():
+    for entry in folder.glob(prefix + "*"):
         stamp = entry / "done.json"
         if entry == keep or not entry.is_dir() or not stamp.exists():
             continue
@@ -297,7 +299,7 @@ def venv(request: pytest.FixtureRequest, distribution: Distribution) -> Venv:
                 shutil.rmtree(folder, ignore_errors=True)
                 raise
         (folder / "done.json").touch()
-        prune(CACHE / "venvs", keep=folder)
+        prune(CACHE / "venvs", keep=folder, prefix=f"{cell.name}-")
     return Venv(cell, folder, json.loads((folder / "done.json").read_text()))
 
 

@@ -317,3 +317,82 @@ def test_every_module_of_the_toolkit_imports_on_the_cells_python_and_django(venv
     assert json.loads(result.stdout) == {
         "longrun.consumers": "ImportError: longrun.consumers is for Channels consumers: install channels."
     }
+
+
+ASYNC_REQUEST_PATH = """
+import asyncio, json, sys
+import django
+from django.conf import settings
+settings.configure(
+    SECRET_KEY="sample", ROOT_URLCONF=__name__, ALLOWED_HOSTS=["127.0.0.1"],
+    INSTALLED_APPS=["django.contrib.contenttypes", "django.contrib.auth", "django.contrib.sessions",
+                    "django.contrib.messages", "longrun"],
+    MIDDLEWARE=[f"longrun.middleware.{name}" for name in (
+        "SecurityMiddleware", "SessionMiddleware", "CommonMiddleware", "CsrfViewMiddleware",
+        "AuthenticationMiddleware", "MessageMiddleware", "XFrameOptionsMiddleware")],
+    DATABASES={"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}},
+)
+django.setup()
+from django.http import JsonResponse, StreamingHttpResponse
+from django.urls import path
+from longrun.hops import count_hops
+from longrun.testing import asgi_request
+
+async def hello(request):
+    return JsonResponse({"hello": request.GET.get("name", "")})
+
+async def words(request):
+    async def gen():
+        for word in ("one ", "two ", "three"):
+            yield word
+    return StreamingHttpResponse(gen(), content_type="text/plain")
+
+urlpatterns = [path("hello", hello), path("words", words)]
+if sys.argv[1] == "longrun":
+    from longrun.asgi import get_asgi_application
+else:
+    from django.core.asgi import get_asgi_application
+application = get_asgi_application()
+
+async def main():
+    with count_hops() as hops:
+        hello_ = await asgi_request(application, "GET", "/hello", query_string="name=ada")
+        words_ = await asgi_request(application, "GET", "/words")
+    return {
+        "hello": [hello_.status, hello_.json(), hello_.header("X-Frame-Options")],
+        "words": [words_.status, words_.body.decode()],
+        "hops": len(hops.hops),
+    }
+
+print(json.dumps(asyncio.run(main())))
+"""
+ANSWERS = {"hello": [200, {"hello": "ada"}, "DENY"], "words": [200, "one two three"]}
+
+
+def test_the_async_native_middleware_answer_async_views_under_django_s_own_handler(venv: Venv, tmp_path: Path):
+    result = venv.run("-c", ASYNC_REQUEST_PATH, "django", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    answered = json.loads(result.stdout)
+    assert {key: answered[key] for key in ANSWERS} == ANSWERS
+
+
+@pytest.mark.parametrize(
+    "venv",
+    [
+        pytest.param(
+            CELLS[0],
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="longrun.asgi.ASGIHandler builds on Django 5.0+'s handler (run_get_response; a send_response "
+                "that leaves the close to the caller, where 4.2's closes the response itself through sync_to_async)",
+            ),
+        ),
+        *CELLS[1:],
+    ],
+    ids=[cell.name for cell in CELLS],
+    indirect=True,
+)
+def test_longrun_s_asgi_handler_serves_async_views_with_no_thread_hop_on_the_cells_django(venv: Venv, tmp_path: Path):
+    result = venv.run("-c", ASYNC_REQUEST_PATH, "longrun", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {**ANSWERS, "hops": 0}

@@ -23,6 +23,7 @@ from tests.conftest import Simulator
 from tests.legacy.after.chat import middleware as after_middleware
 from tests.legacy.after.chat import views as after
 from tests.legacy.before.chat import views as before
+from tests.legacy.disconnect import leave_after, upstream_cancelled
 
 # Neither project writes rows, but Django's request_finished receivers (response.close()) touch the connection.
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -103,30 +104,12 @@ async def test_a_cancelled_migrated_stream_closes_the_upstream_call_and_saves_th
 ):
     cancelled_before = (await legacy_settings.astats())["cancelled"]
     response = await after.stream(after_post("/chat/stream", PROMPT))
-    received: list[bytes] = []
-    three = asyncio.Event()
-
-    async def read() -> None:  # what Django's ASGI handler does with the body, until the client leaves
-        async for chunk in response.streaming_content:
-            if chunk:
-                received.append(chunk)
-            if len(received) == 3:
-                three.set()
-
-    task = asyncio.create_task(read())
-    await three.wait()
-    task.cancel()  # a client disconnect: Django cancels the task sending the response
-    with pytest.raises(asyncio.CancelledError):
-        await task
+    received = await leave_after(response, 3)  # the client leaves: Django cancels the task sending the response
 
     saved = await cache.aget("answer:c1")
     assert saved == {"content": b"".join(received).decode(), "status": "cancelled"}
     assert 3 <= len(received) < legacy_settings.tokens
-    for _ in range(100):  # the simulator notices the closed connection a moment later
-        if (await legacy_settings.astats())["cancelled"] > cancelled_before:
-            break
-        await asyncio.sleep(0.05)
-    assert (await legacy_settings.astats())["cancelled"] > cancelled_before
+    assert await upstream_cancelled(legacy_settings, cancelled_before)  # the upstream request was closed
 
 
 def test_a_legacy_stream_closed_early_saves_nothing():

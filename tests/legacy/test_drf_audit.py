@@ -8,8 +8,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from longrun.audit.engine import audit_path
 from tests.helpers import planted_markers
 
@@ -30,12 +28,6 @@ def test_the_legacy_drf_project_plants_the_problems_the_drf_chapter_walks_throug
     assert llm_calls == [("tickets/views.py", "LR201")] * 2  # one in each LLM endpoint, a DRF APIView's post()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Needs the audit's DRF support (issue 9): in an adrf view `request.user` is DRF's user, resolved by the "
-    "authentication classes in adrf's thread hop before the handler runs, so LR108 must not report it "
-    "(tickets/views.py:48). Remove this mark when the audit knows adrf's views.",
-)
 def test_the_migrated_drf_project_audits_clean():
     assert [f.as_dict() for f in audit_path(DRF_AFTER)] == []
 

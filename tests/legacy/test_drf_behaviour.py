@@ -26,6 +26,7 @@ from rest_framework.test import APIRequestFactory
 from rest_framework.views import APIView
 
 from tests.conftest import Simulator
+from tests.legacy.disconnect import leave_after, upstream_cancelled
 from tests.legacy.drf_after.tickets import policies as after_policies
 from tests.legacy.drf_after.tickets import views as after
 from tests.legacy.drf_before.tickets import policies as before_policies
@@ -208,29 +209,11 @@ async def test_a_cancelled_migrated_stream_closes_the_upstream_call_and_saves_th
 ):
     cancelled_before = (await desk.astats())["cancelled"]
     response = await call_after(after.stream_reply, "post", "/api/suggest/stream", TICKET, basic("agent", PASSWORD))
-    received: list[bytes] = []
-    three = asyncio.Event()
-
-    async def read() -> None:  # what Django's ASGI handler does with the body, until the client leaves
-        async for chunk in response.streaming_content:
-            if chunk:
-                received.append(chunk)
-            if len(received) == 3:
-                three.set()
-
-    task = asyncio.create_task(read())
-    await three.wait()
-    task.cancel()  # the agent closed the panel: Django cancels the task sending the response
-    with pytest.raises(asyncio.CancelledError):
-        await task
+    received = await leave_after(response, 3)  # the client leaves: Django cancels the task sending the response
 
     assert await cache.aget(f"draft:{agent.pk}") == {"draft": b"".join(received).decode(), "status": "cancelled"}
     assert 3 <= len(received) < desk.tokens
-    for _ in range(100):  # the simulator notices the closed connection a moment later
-        if (await desk.astats())["cancelled"] > cancelled_before:
-            break
-        await asyncio.sleep(0.05)
-    assert (await desk.astats())["cancelled"] > cancelled_before
+    assert await upstream_cancelled(desk, cancelled_before)  # the upstream request was closed
 
 
 class AsyncHandlerOnDRF(APIView):

@@ -41,6 +41,7 @@ async def test_a_request_whose_thread_holds_a_connection_needs_housekeeping_ther
         assert housekeeping_needs_thread() is False
 
 
+@pytest.mark.skipif(connections["default"].vendor != "sqlite", reason="the test database is not in-memory SQLite")
 @pytest.mark.django_db(transaction=True)
 async def test_an_in_memory_sqlite_connection_needs_no_housekeeping_as_django_never_closes_it():
     async with ThreadSensitiveContext():

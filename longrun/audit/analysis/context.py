@@ -27,6 +27,7 @@ class Context:
         self._scopes: dict[int, Scope] = {}
         self._answers: dict[tuple[object, ...], object] = {}
         self._call_sites: dict[int, list[tuple[Scope, ast.Call]]] | None = None
+        self._manager_methods: dict[str, list[Function]] | None = None
         self._indexing = False
         self.django = UNKNOWN
 
@@ -85,14 +86,75 @@ class Context:
             kinds: set[Kind] = set()
             for caller, call in self.call_sites(fn):
                 argument = _argument(fn, call, name)
-                if argument is None:
-                    continue
-                found = caller.kind(argument)
+                found = caller.kind(argument) if argument is not None else self._forwarded(caller, call, name)
                 if found is not None:
                     kinds.add(found)
             return merge(kinds)
 
         return self._once(("param", id(fn.node), name), compute)
+
+    def _forwarded(self, caller: Scope, call: ast.Call, name: str) -> Kind | None:
+        """``f(**kwargs)`` inside ``def g(*args, **kwargs)``: what g's own callers pass as ``name=``."""
+        outer = caller.fn
+        if outer is None or outer.node.args.kwarg is None:
+            return None
+        forwarded = outer.node.args.kwarg.arg
+        if not any(k.arg is None and isinstance(k.value, ast.Name) and k.value.id == forwarded for k in call.keywords):
+            return None
+
+        def compute() -> Kind | None:
+            kinds: set[Kind] = set()
+            for scope, site in self.call_sites(outer):
+                value = next((k.value for k in site.keywords if k.arg == name), None)
+                found = scope.kind(value) if value is not None else self._forwarded(scope, site, name)
+                if found is not None:
+                    kinds.add(found)
+            return merge(kinds)
+
+        return self._once(("forwarded", id(outer.node), name), compute)
+
+    def is_manager_class(self, module: Module, cls: ast.ClassDef) -> bool:
+        """A class of the project built on Django's Manager or QuerySet (a custom manager)."""
+        return any(base in known_apis.MANAGER_BASES for base in self.project.base_names(module, cls))
+
+    def manager_methods(self, name: str) -> list[Function]:
+        """The methods called ``name`` of the project's custom managers and QuerySets (none for Django's own)."""
+        if name in known_apis.QUERYSET_CHAIN or name in known_apis.QUERYSET_SQL or name.startswith("_"):
+            return []
+        if self._manager_methods is None:
+            index: dict[str, list[Function]] = {}
+            for module in self.project.modules:
+                for cls in (n for n in ast.walk(module.tree) if isinstance(n, ast.ClassDef)):
+                    if self.is_manager_class(module, cls):
+                        for node in cls.body:
+                            method = self.project.function_of(node)
+                            if method is not None:
+                                index.setdefault(method.node.name, []).append(method)
+            self._manager_methods = index
+        return list(self._manager_methods.get(name, []))
+
+    def element_kind(self, module: Module, name: str) -> Kind | None:
+        """What a module-level dict or list (``chats = {}``) holds: the values the project stores in it
+        (``chats[key] = chat``, ``chats.setdefault(key, chat)``), when they agree on a kind."""
+        values = module.assigns.get(name, [])
+        if not values or not all(_empty_container(module, v) for v in values):
+            return None
+
+        def compute() -> Kind | None:
+            kinds: set[Kind | None] = set()
+            scopes = [self.scope(fn) for fn in self.project.functions() if fn.module is module]
+            for scope in [self.module_scope(module), *scopes]:
+                if scope.fn is not None and name in scope.local_names:
+                    continue  # a local of the same name
+                nodes = own_nodes(scope.fn.node) if scope.fn is not None else _module_level(module)
+                for node in nodes:
+                    for stored in _stored_values(node, name):
+                        kinds.add(scope.kind(stored))
+            if not kinds or None in kinds:
+                return None
+            return merge({k for k in kinds if k is not None})
+
+        return self._once(("element", id(module), name), compute)
 
     def attribute_kind(self, owner: ObjectKind, attr: str) -> Kind | None:
         """``obj.attr`` on an object of the project's classes: the class attribute, or the ``self.attr = ...``
@@ -254,3 +316,34 @@ def _argument(fn: Function, call: ast.Call, name: str) -> ast.expr | None:
 
 def _is_none(expr: ast.expr) -> bool:
     return isinstance(expr, ast.Constant) and expr.value is None
+
+
+CONTAINERS = frozenset({"dict", "list", "collections.defaultdict", "collections.OrderedDict"})
+
+
+def _empty_container(module: Module, value: ast.expr) -> bool:
+    if isinstance(value, ast.Dict | ast.List):
+        return not value.keys if isinstance(value, ast.Dict) else not value.elts
+    return isinstance(value, ast.Call) and module.qualify(value.func) in CONTAINERS
+
+
+def _stored_values(node: ast.AST, name: str) -> list[ast.expr]:
+    """What a statement stores in the container ``name``: ``name[k] = v``, ``name.setdefault(k, v)``,
+    ``name.append(v)``."""
+    if isinstance(node, ast.Assign):
+        return [
+            node.value
+            for target in node.targets
+            if isinstance(target, ast.Subscript) and isinstance(target.value, ast.Name) and target.value.id == name
+        ]
+    if (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and isinstance(node.func.value, ast.Name)
+        and node.func.value.id == name
+    ):
+        if node.func.attr == "setdefault" and len(node.args) == 2:
+            return [node.args[1]]
+        if node.func.attr == "append" and len(node.args) == 1:
+            return [node.args[0]]
+    return []

@@ -157,7 +157,7 @@ def call_effect(scope: Scope, call: ast.Call, *, awaited: bool = False) -> Effec
     if qualname in known_apis.SYNC_DB_FUNCTIONS:
         twin = twin_call(call, known_apis.SYNC_DB_FUNCTIONS[qualname])
         return Effect(ORM, line, f"`{short(call)}`", call, twin, api=qualname)
-    if qualname in {"open", "io.open"}:
+    if qualname in {"open", "io.open", "tempfile.NamedTemporaryFile", "tempfile.TemporaryFile"}:
         return Effect(FILE, line, f"`{short(call)}`", call, "`await asyncio.to_thread(...)`")
     if qualname in known_apis.EVALUATING_BUILTINS and call.args and isinstance(scope.kind(call.args[0]), QuerySetKind):
         return Effect(ITERATE, line, f"`{short(call)}`", call)
@@ -215,6 +215,13 @@ def _client_effect(scope: Scope, call: ast.Call, method: str) -> Effect | None:
         quick = method in entry.quick or ".".join(path) in entry.quick
         return Effect(category, call.lineno, rendered + where, call, twin, llm=entry.llm and not quick)
     family = next(f for f in known_apis.FAMILIES if f.name == kind.family)
+    name = kind.cls.rpartition(".")[2]
+    if not kind.local and family.loaders.search(name) and method in family.loader_methods:
+        # A document loader: it reads a file, or fetches pages; no model is involved.
+        local_file = bool(family.file_loaders.search(name))
+        what = f"{rendered} on {kind.label} ({family.name})"
+        twin = f"`{twin_call(call, 'alazy_load' if method == 'lazy_load' else 'aload')}`"
+        return Effect(FILE if local_file else NETWORK, call.lineno, what, call, twin)
     if kind.local or method not in family.blocking:
         return None
     return Effect(
@@ -248,7 +255,7 @@ def _deepest_client(scope: Scope, func: ast.Attribute) -> tuple[ClientKind | Non
         if isinstance(kind, ClientKind):
             remaining = [a.attr for a in reversed(chain)][depth + 1 :]
             return kind, remaining
-    if isinstance(node, ast.Call):
+    if isinstance(node, ast.Call | ast.Subscript):
         kind = scope.kind(node)
         if isinstance(kind, ClientKind):
             return kind, [a.attr for a in reversed(chain)]

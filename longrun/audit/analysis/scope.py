@@ -122,6 +122,10 @@ class Scope:
                 if isinstance(inner, QuerySetKind):
                     # qs[:5] is another lazy QuerySet; qs[0] runs the query and gives an instance.
                     return inner if isinstance(index, ast.Slice) else InstanceKind(inner.model, inner.related)
+                if isinstance(inner, ClientKind) and inner.entry is not None and inner.entry.subscript:
+                    return inner  # client["db"]["jobs"]: still the client
+                if inner is None and isinstance(container, ast.Name):
+                    return self._element(container.id)
                 return None
             case ast.Attribute(value=ast.Name(id=owner), attr=attr) if attr in MANAGER_ATTRS and owner[:1].isupper():
                 model = self.qualify(ast.Name(id=owner)) or owner
@@ -153,6 +157,8 @@ class Scope:
                 return merge({k for k in kinds if k is not None})
             if name in self.params and self.fn is not None:
                 if name in {"self", "cls"} and self.fn.cls is not None:
+                    if self.ctx.is_manager_class(self.fn.module, self.fn.cls):
+                        return QuerySetKind("")  # inside a custom manager or QuerySet: `self.filter(...)`
                     return ObjectKind(frozenset({self.ctx.project.class_name(self.fn.module, self.fn.cls)}))
                 return self.ctx.param_kind(self.fn, name)
             if name in self.module.assigns:
@@ -167,6 +173,18 @@ class Scope:
             return None
         finally:
             self._busy.discard(name)
+
+    def _element(self, name: str) -> Kind | None:
+        """An item of a module-level container the project stores objects of one kind in (``chats[key]``)."""
+        if name in self.local_names:
+            return None
+        if name in self.module.assigns:
+            return self.ctx.element_kind(self.module, name)
+        imported = self.module.imports.get(name)
+        found = self.ctx.project.lookup(imported) if imported else None
+        if found is not None and found[1] in found[0].assigns:
+            return self.ctx.element_kind(found[0], found[1])
+        return None
 
     def _attribute(self, receiver: ast.expr, attr: str, expr: ast.Attribute) -> Kind | None:
         qualname = self.qualify(expr)
@@ -193,9 +211,19 @@ class Scope:
         if isinstance(func, ast.Attribute):
             receiver = self.kind(func.value)
             if isinstance(receiver, QuerySetKind):
-                return _queryset_call(receiver, func.attr, call, awaited)
+                found = _queryset_call(receiver, func.attr, call, awaited)
+                if found is None and func.attr not in known_apis.QUERYSET_SQL:
+                    # A method of the project's own manager or QuerySet class: what it returns.
+                    returned = {self.ctx.return_kind(m, self) for m in self.ctx.manager_methods(func.attr)}
+                    if returned and None not in returned:
+                        return merge({k for k in returned if k is not None})
+                return found
             if isinstance(receiver, ClientKind):
                 return _client_call(receiver, func.attr, call)
+            if receiver is None and isinstance(func.value, ast.Name) and func.attr in {"get", "pop", "setdefault"}:
+                element = self._element(func.value.id)  # chats.get(key): an item of a container
+                if element is not None:
+                    return element
         qualname = self.qualify(func)
         if qualname is not None:
             built = self.ctx.constructed(qualname, call, self)
@@ -235,7 +263,9 @@ class Scope:
                 return self._methods(receiver, func.attr)
             if isinstance(receiver, InstanceKind) and receiver.model:
                 return self._methods(ObjectKind(frozenset({receiver.model})), func.attr)
-            if isinstance(receiver, QuerySetKind | ClientKind):
+            if isinstance(receiver, QuerySetKind):
+                return self.ctx.manager_methods(func.attr)  # the project's own manager and QuerySet methods
+            if isinstance(receiver, ClientKind):
                 return []
         qualname = self.qualify(func)
         if qualname is None:

@@ -27,6 +27,7 @@ from longrun.audit.analysis.effects import (
     short,
 )
 from longrun.audit.analysis.kinds import InstanceKind, QuerySetKind
+from longrun.audit.analysis.loops import off_loop
 from longrun.audit.analysis.project import Function, own_nodes
 from longrun.audit.analysis.scope import Scope
 from longrun.audit.fixers import async_for, await_call, rename_call
@@ -88,11 +89,11 @@ ASYNC_TO_SYNC = rule(
 UNSAFE_THREAD = rule(
     "LR107",
     Severity.WARNING,
-    "ORM work through sync_to_async(thread_sensitive=False)",
-    message="ORM work through `sync_to_async(..., thread_sensitive=False)` opens connections on pool threads that "
-    "nothing closes: drop the flag, or close the connection inside the function.",
-    fix="Drop thread_sensitive=False for database work, or close the connection inside the function "
-    "(`connection.close()` in a `finally`).",
+    "ORM work on a thread pool (sync_to_async(thread_sensitive=False), asyncio.to_thread, run_in_executor)",
+    message="ORM work through `{how}` opens connections on pool threads that nothing closes: use "
+    "`sync_to_async` (thread-sensitive, the default), or close the connection inside the function.",
+    fix="Run database work through `sync_to_async` (thread-sensitive, the default); or close the connection inside "
+    "the function (`connection.close()` in a `finally`).",
 )
 REQUEST_USER = rule(
     "LR108",
@@ -148,6 +149,11 @@ BY_CATEGORY: dict[str, Rule] = {
 }
 
 
+# What only blocks the loop (harmless on a private one), as opposed to what raises on any running loop.
+LOOP_ONLY = frozenset({NETWORK, SLEEP, FILE, CACHE, PROCESS})
+LOOP_ONLY_RULES = frozenset(BY_CATEGORY[category].id for category in LOOP_ONLY)
+
+
 @check(BLOCKING_NETWORK, SLEEP_RULE, FILE_IO, SYNC_ORM, SYNC_ITERATION, ASYNC_TO_SYNC, CACHE_RULE, PROCESS_RULE)
 def blocking_in_async(ctx: Context) -> Iterator[Finding]:
     """Every async function: its own blocking operations, and those of the sync project functions it calls."""
@@ -155,15 +161,18 @@ def blocking_in_async(ctx: Context) -> Iterator[Finding]:
     for fn in ctx.project.functions():
         if not fn.is_async:
             continue
+        # On a private loop (a Celery task's asyncio.run...), blocking delays nobody; the ORM still raises.
+        private = off_loop(ctx, fn)
         in_genexp = {id(n) for g in own_nodes(fn.node) if isinstance(g, ast.GeneratorExp) for n in ast.walk(g)}
         awaited = {id(node.value) for node in own_nodes(fn.node) if isinstance(node, ast.Await)}
         for effect in _direct(ctx, fn):
-            if effect.category == CACHE and not cache_io:
+            if (effect.category == CACHE and not cache_io) or (private and effect.category in LOOP_ONLY):
                 continue
             yield _direct_finding(ctx, fn, effect, id(effect.node) in in_genexp, id(effect.node) in awaited)
         for item in _through_helpers(ctx, fn):
-            if item.rule != CACHE_RULE.id or cache_io:
-                yield item
+            if (item.rule == CACHE_RULE.id and not cache_io) or (private and item.rule in LOOP_ONLY_RULES):
+                continue
+            yield item
 
 
 IN_PROCESS_CACHES = ("django.core.cache.backends.locmem.", "django.core.cache.backends.dummy.")
@@ -290,7 +299,7 @@ def request_user(ctx: Context) -> Iterator[Finding]:
         ctx.django,
     )
     for fn in ctx.project.functions():
-        if not fn.is_async or not fn.module.uses_django:
+        if not fn.is_async or not fn.module.uses_django or _drf_request(ctx, fn):
             continue
         for node in own_nodes(fn.node):
             if not (isinstance(node, ast.Attribute) and node.attr == "user" and isinstance(node.ctx, ast.Load)):
@@ -303,6 +312,14 @@ def request_user(ctx: Context) -> Iterator[Finding]:
                 and owner.value.id == "self"
             ):
                 yield REQUEST_USER.at(fn.module, node.lineno, expr=short(node), fn=fn.name, advice=advice)
+
+
+def _drf_request(ctx: Context, fn: Function) -> bool:
+    """True in a method of an adrf (or DRF) class: its ``request`` is DRF's Request, whose ``user`` adrf has
+    authenticated (awaited) before the handler and the permissions run."""
+    if fn.cls is None:
+        return False
+    return any(base.startswith(("adrf.", "rest_framework.")) for base in ctx.project.base_names(fn.module, fn.cls))
 
 
 @check(LAZY_RELATION)
@@ -347,19 +364,36 @@ def atomic(ctx: Context) -> Iterator[Finding]:
 
 @check(UNSAFE_THREAD)
 def thread_unsafe_orm(ctx: Context) -> Iterator[Finding]:
-    """ORM work handed to ``sync_to_async(..., thread_sensitive=False)``, unless the function closes its connection."""
+    """ORM work handed to a pool thread (``sync_to_async(..., thread_sensitive=False)``, ``asyncio.to_thread``,
+    ``run_in_executor``), unless the function closes its connection."""
     for scope, call in ctx.all_calls():
-        if scope.qualify(call.func) != "asgiref.sync.sync_to_async" or not any(
-            k.arg == "thread_sensitive" and isinstance(k.value, ast.Constant) and k.value.value is False
-            for k in call.keywords
-        ):
+        how = _pool_thread(scope, call)
+        if how is None:
             continue
-        target = call.args[0] if call.args else None
-        decorated = _decorated_by(ctx, call)
+        position = 1 if how.endswith("run_in_executor") else 0
+        target = call.args[position] if len(call.args) > position else None
+        decorated = _decorated_by(ctx, call) if how.startswith("sync_to_async") else None
         if (target is not None and _runs_orm(ctx, scope, target)) or (
             decorated is not None and _helper_runs_orm(ctx, decorated)
         ):
-            yield UNSAFE_THREAD.at(scope.module, call.lineno)
+            yield UNSAFE_THREAD.at(scope.module, call.lineno, how=how)
+
+
+def _pool_thread(scope: Scope, call: ast.Call) -> str | None:
+    """How a call hands a function to a thread of a pool (not the one thread Django keeps its connection on)."""
+    name = scope.qualify(call.func) or ""
+    if name == "asgiref.sync.sync_to_async" and any(
+        k.arg == "thread_sensitive" and isinstance(k.value, ast.Constant) and k.value.value is False
+        for k in call.keywords
+    ):
+        return "sync_to_async(..., thread_sensitive=False)"
+    if name in known_apis.TO_THREAD:
+        return "asyncio.to_thread(...)"
+    if name == "langchain_core.runnables.config.run_in_executor":
+        return "run_in_executor"
+    if isinstance(call.func, ast.Attribute) and call.func.attr == "run_in_executor":
+        return "loop.run_in_executor"
+    return None
 
 
 def _decorated_by(ctx: Context, call: ast.Call) -> Function | None:

@@ -320,14 +320,18 @@ def early_imports(ctx: Context) -> Iterator[Finding]:
 
 
 def _setup_line(module: Module) -> int | None:
+    """The line of the first top-level statement that sets Django up, in a module that calls
+    ``get_asgi_application()``: that call, or an explicit ``django.setup()`` before it (imports below either are
+    safe)."""
+    found: int | None = None
     for stmt in module.tree.body:
         if isinstance(stmt, FuncNode | ast.ClassDef):
             continue
-        if any(
-            isinstance(n, ast.Call) and (module.qualify(n.func) or "").endswith("get_asgi_application")
-            for n in ast.walk(stmt)
-        ):
-            return stmt.lineno
+        calls = [module.qualify(n.func) or "" for n in ast.walk(stmt) if isinstance(n, ast.Call)]
+        if any(name == "django.setup" for name in calls) and found is None:
+            found = stmt.lineno
+        if any(name.endswith("get_asgi_application") for name in calls):
+            return found if found is not None else stmt.lineno
     return None
 
 

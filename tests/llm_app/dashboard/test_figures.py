@@ -72,3 +72,13 @@ def test_groups_are_per_path_and_model_with_their_percentiles_and_errors():
 def test_calls_still_streaming_are_left_out_of_the_history():
     add_call(minutes_ago=1, status="streaming", duration_ms=0.0, ttft_ms=None)
     assert history("hour").groups == []
+
+
+def test_a_call_turned_away_by_the_in_flight_cap_is_not_counted_as_a_call():
+    add_call(minutes_ago=1)
+    LLMCall.objects.create(
+        path="async", interface="asgi", model="m", started_at=timezone.now(), duration_ms=200.0, status="rejected"
+    )
+    past = history("hour")
+    assert sum(b.calls for b in past.buckets) == 1
+    assert [g.calls for g in past.groups] == [1]

@@ -133,6 +133,26 @@ def test_a_consumer_that_imports_no_model_may_be_imported_early(audit: Audit):
     assert findings == []
 
 
+def test_imports_below_an_explicit_django_setup_are_safe_and_imports_above_it_are_not(audit: Audit):
+    findings = audit(
+        files={
+            "app/consumers.py": "from app.models import Book\n",
+            "app/asgi.py": """
+        import django
+        from app.models import Book
+        django.setup()
+        from channels.routing import ProtocolTypeRouter
+        from django.core.asgi import get_asgi_application
+
+        from app.consumers import Chat
+
+        application = ProtocolTypeRouter({"http": get_asgi_application()})
+    """,
+        }
+    )
+    assert [(f.rule, f.line) for f in findings] == [("LR303", 2)]
+
+
 def test_an_early_import_reaching_get_user_model_at_import_time_is_reported(audit: Audit):
     findings = audit(
         files={
