@@ -101,7 +101,7 @@ class LLMCallAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     # A call is a record of what happened: shown, never edited.
     fieldsets = (
         (None, {"fields": ("path", "interface", "model", "status", "error")}),
-        ("Timing", {"fields": ("started_at", "ttft_ms", "duration_ms", "tokens")}),
+        ("Timing", {"fields": ("started_at", "streamed", "ttft_ms", "duration_ms", "tokens")}),
         ("Conversation", {"fields": ("conversation_link", "message_link", "answer")}),
     )
     readonly_fields = (
@@ -111,6 +111,7 @@ class LLMCallAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         "status",
         "error",
         "started_at",
+        "streamed",
         "ttft_ms",
         "duration_ms",
         "tokens",
@@ -128,9 +129,13 @@ class LLMCallAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
     @admin.display(description="Time", ordering="duration_ms")
     def timing(self, obj: LLMCall) -> str:
+        """The call's time, and its first token's for a stream (a whole reply's first token is the reply)."""
         if obj.duration_ms is None:
             return "-"
-        return f"{obj.duration_ms / 1000:.2f} s"
+        total = f"{obj.duration_ms / 1000:.2f} s"
+        if obj.streamed and obj.ttft_ms is not None:
+            return f"{total}, first token {obj.ttft_ms / 1000:.2f} s"
+        return f"{total}, whole reply" if obj.streamed is False else total
 
     @admin.display(description="Conversation", ordering="conversation")
     def conversation_link(self, obj: LLMCall) -> str:

@@ -189,13 +189,14 @@ def _create_kwargs(request: ChatRequest, record: recording.CallRecord, *, stream
     return kwargs
 
 
-def _start_kwargs(request: ChatRequest, path: CallPath, interface: Interface) -> dict[str, Any]:
+def _start_kwargs(request: ChatRequest, path: CallPath, interface: Interface, *, streamed: bool) -> dict[str, Any]:
     return {
         "prompt": request.prompt,
         "conversation_id": request.conversation,
         "path": path,
         "interface": interface,
         "model": settings.LLM_MODEL,
+        "streamed": streamed,
     }
 
 
@@ -243,7 +244,7 @@ def complete(*, request: ChatRequest, path: CallPath, interface: Interface) -> C
 
 
 def _complete(*, request: ChatRequest, path: CallPath, interface: Interface) -> ChatResult:
-    record = recording.start(**_start_kwargs(request, path, interface))
+    record = recording.start(**_start_kwargs(request, path, interface, streamed=False))
     tally = _Tally()
     try:
         reply = get_client().chat.completions.create(**_create_kwargs(request, record, stream=False))
@@ -270,7 +271,7 @@ async def acomplete(*, request: ChatRequest, path: CallPath, interface: Interfac
 
 
 async def _acomplete(*, request: ChatRequest, path: CallPath, interface: Interface) -> ChatResult:
-    record = await recording.astart(**_start_kwargs(request, path, interface))
+    record = await recording.astart(**_start_kwargs(request, path, interface, streamed=False))
     tally = _Tally()
     try:
         reply = await aget_client().chat.completions.create(**_create_kwargs(request, record, stream=False))
@@ -454,7 +455,7 @@ def stream(*, request: ChatRequest, path: CallPath, interface: Interface) -> Gen
     """For sync code: takes a slot and records the call now (OverCapacity, ConversationNotFound raise here)."""
     slot = _take_slot(request, path, interface)
     try:
-        record = recording.start(**_start_kwargs(request, path, interface))
+        record = recording.start(**_start_kwargs(request, path, interface, streamed=True))
     except BaseException:
         slot.release()
         raise
@@ -465,7 +466,7 @@ async def astream(*, request: ChatRequest, path: CallPath, interface: Interface)
     """For async code: takes a slot and records the call now (OverCapacity, ConversationNotFound raise here)."""
     slot = await _atake_slot(request, path, interface)
     try:
-        record = await recording.astart(**_start_kwargs(request, path, interface))
+        record = await recording.astart(**_start_kwargs(request, path, interface, streamed=True))
     except BaseException:
         slot.release()
         raise

@@ -74,3 +74,10 @@ def test_the_conversation_list_filters_by_path_status_model_and_time(superuser_c
 @pytest.mark.parametrize("query", ["call__path__exact=sync", "call__model__exact=m", "status__exact=complete"])
 def test_the_message_list_filters_by_the_calls_path_and_model_and_by_status(superuser_client, query):
     assert superuser_client.get(f"/admin/llm_app/message/?{query}").status_code == 200
+
+
+def test_the_call_list_gives_a_streams_first_token_and_says_when_a_reply_came_whole(staff_client):
+    stream = Client().post("/api/sync/stream", data=json.dumps({"prompt": "Stream"}), content_type="application/json")
+    b"".join(stream.streaming_content)
+    html = staff_client.get("/admin/llm_app/llmcall/").content.decode()
+    assert "first token" in html and "whole reply" in html
