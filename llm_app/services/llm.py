@@ -23,6 +23,7 @@ from django.conf import settings
 
 from llm_app.models import CallPath, Interface, Status
 from llm_app.services import limits, recording
+from llm_app.services.chunks import achunks, chunk_text, chunk_usage_tokens
 from llm_app.services.clients import aget_client, get_client
 from llm_app.services.schemas import ChatRequest, ChatResult
 
@@ -147,6 +148,13 @@ class _Tally:
         if not chunk.choices:
             return ""
         return chunk.choices[0].delta.content or ""
+
+    def chunk_data(self, data: dict[str, Any]) -> str:
+        """One streamed chunk as its JSON (the async path): returns its text, keeps the usage when it carries it."""
+        tokens = chunk_usage_tokens(data)
+        if tokens is not None:
+            self.usage_tokens = tokens
+        return chunk_text(data)
 
     def whole(self, reply: Any) -> None:
         """A non-streamed reply: the time to the whole reply is its first-token time."""
@@ -403,8 +411,9 @@ class AsyncGeneration(_GenerationBase):
             upstream = await aget_client().chat.completions.create(
                 **_create_kwargs(self.request, self.record, stream=True)
             )
-            async for chunk in upstream:
-                text = tally.chunk(chunk)
+            # Chunks as dicts, not the SDK's models: a third of the CPU per relayed token (services/chunks.py).
+            async for data in achunks(upstream):
+                text = tally.chunk_data(data)
                 if text:
                     tally.token(text)
                     yield TokenEvent(text)
