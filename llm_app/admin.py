@@ -125,17 +125,19 @@ class LLMCallAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
     @admin.display(description="Started", ordering="started_at")
     def started(self, obj: LLMCall) -> str:
-        return timezone.localtime(obj.started_at).strftime("%b %d %H:%M:%S")
+        """Today's calls by their time alone, older ones by day and minute: a narrow column."""
+        started = timezone.localtime(obj.started_at)
+        return started.strftime("%H:%M:%S" if started.date() == timezone.localdate() else "%b %d %H:%M")
 
-    @admin.display(description="Time", ordering="duration_ms")
+    @admin.display(description="Time (first token)", ordering="duration_ms")
     def timing(self, obj: LLMCall) -> str:
-        """The call's time, and its first token's for a stream (a whole reply's first token is the reply)."""
+        """The call's time, and its first token's for a stream; a whole reply has none (its TTFT is the reply)."""
         if obj.duration_ms is None:
             return "-"
         total = f"{obj.duration_ms / 1000:.2f} s"
         if obj.streamed and obj.ttft_ms is not None:
-            return f"{total}, first token {obj.ttft_ms / 1000:.2f} s"
-        return f"{total}, whole reply" if obj.streamed is False else total
+            return f"{total} ({obj.ttft_ms / 1000:.2f} s)"
+        return f"{total} (whole reply)" if obj.streamed is False else total
 
     @admin.display(description="Conversation", ordering="conversation")
     def conversation_link(self, obj: LLMCall) -> str:

@@ -241,17 +241,18 @@ def test_the_dashboard_keeps_the_admins_look_and_its_rows_at_1280_and_1600_px(co
 
 @pytest.mark.parametrize("width", [1280, 1600])
 def test_the_llm_call_list_fits_the_page_at_1280_and_1600_px(context, daphne, width):
-    reply = context.request.post(daphne + "/api/sync/complete", data={"prompt": "A row for the list", "max_tokens": 3})
-    assert reply.ok
+    for path in ["/api/sync/complete", "/api/async/stream"]:  # a whole reply and a stream: both kinds of row
+        reply = context.request.post(daphne + path, data={"prompt": "A row for the list", "max_tokens": 3})
+        assert reply.ok
     page = log_in_to_dashboard(context, daphne)
     page.set_viewport_size({"width": width, "height": 900})
     page.goto(daphne + "/admin/llm_app/llmcall/")
     table = page.locator("#result_list")
     assert table.locator("tbody tr").count() >= 1
     # The admin wraps the table in a box that scrolls sideways: nothing may be hidden in that scroll.
+    screenshot(page, f"llm-calls-{width}.png")
     clipped = table.evaluate("(t) => t.parentElement.scrollWidth - t.parentElement.clientWidth")
     assert clipped <= 0 and not overflows(page)
-    screenshot(page, f"llm-calls-{width}.png")
 
 
 def test_every_page_finds_its_icon_and_files(context, daphne):
