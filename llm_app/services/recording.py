@@ -51,6 +51,7 @@ def _announce_finish(finish: Finish) -> None:
         ttft_ms=finish.ttft_ms,
         duration_ms=finish.duration_ms,
         tokens=finish.tokens,
+        streamed=finish.record.streamed,
     )
 
 
@@ -78,10 +79,18 @@ def _finish(record: CallRecord, result: ChatResult, error: str) -> Finish:
 # --- the twins ------------------------------------------------------------------------------------------------
 
 
-def start(*, prompt: str, conversation_id: int | None, path: CallPath, interface: Interface, model: str) -> CallRecord:
+def start(
+    *,
+    prompt: str,
+    conversation_id: int | None,
+    path: CallPath,
+    interface: Interface,
+    model: str,
+    streamed: bool = True,
+) -> CallRecord:
     """Before the LLM call, for sync code: writes the prompt, an empty answer and the LLMCall row."""
     recovery.sweeper.poke()
-    begin = Start(prompt=prompt, conversation_id=conversation_id, path=path, interface=interface, model=model)
+    begin = Start(prompt, conversation_id, path, interface, model, streamed)
     record: CallRecord = writers.sync_writer().run(partial(rows.write_start, start=begin))
     # Announced here, on the caller's thread, never from the writer thread.
     _announce_start(record, begin)
@@ -89,11 +98,17 @@ def start(*, prompt: str, conversation_id: int | None, path: CallPath, interface
 
 
 async def astart(
-    *, prompt: str, conversation_id: int | None, path: CallPath, interface: Interface, model: str
+    *,
+    prompt: str,
+    conversation_id: int | None,
+    path: CallPath,
+    interface: Interface,
+    model: str,
+    streamed: bool = True,
 ) -> CallRecord:
     """Before the LLM call, for async code: writes the prompt, an empty answer and the LLMCall row."""
     recovery.sweeper.poke()
-    begin = Start(prompt=prompt, conversation_id=conversation_id, path=path, interface=interface, model=model)
+    begin = Start(prompt, conversation_id, path, interface, model, streamed)
     write = asyncio.ensure_future(
         _arun(interface, partial(rows.write_start, start=begin), partial(rows.awrite_start, start=begin))
     )

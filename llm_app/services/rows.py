@@ -51,6 +51,7 @@ class CallRecord:
     call_id: int
     messages: tuple[dict[str, str], ...]
     interface: Interface = Interface.NONE  # the server interface the call runs under: where its writes run
+    streamed: bool = True  # the answer comes token by token (False: whole, so its "first token" is the reply)
 
 
 class Cursor(Protocol):
@@ -126,6 +127,7 @@ class Start:
     path: CallPath
     interface: Interface
     model: str
+    streamed: bool = True
 
     def conversation(self, alias: str) -> list[Any]:
         return _CONVERSATION.params(alias, title=self.prompt[:80])
@@ -147,6 +149,7 @@ class Start:
             interface=self.interface,
             model=self.model,
             started_at=timezone.now(),
+            streamed=self.streamed,
             status=Status.STREAMING,
             owner=recovery.owner_of_this_process(),
         )
@@ -159,6 +162,7 @@ class Start:
             call_id=call_id,
             messages=(*earlier, {"role": "user", "content": self.prompt}),
             interface=self.interface,
+            streamed=self.streamed,
         )
 
 
