@@ -34,3 +34,12 @@ def test_the_probe_is_read_from_its_last_line_and_is_empty_before_the_first(tmp_
     ]
     probe.write_text("".join(json.dumps(line) + "\n" for line in lines))
     assert read_probe(probe) == LoopFigures(lag_p50_ms=5, lag_p99_ms=6, lag_max_ms=7, tasks=8)
+
+
+def test_the_kinds_of_tasks_come_from_the_last_window(tmp_path):
+    from llm_app.soak.figures import read_task_kinds
+
+    probe = tmp_path / "probe.jsonl"
+    assert read_task_kinds(probe) == []
+    probe.write_text(json.dumps({"tasks": 3, "task_kinds": [["ChatConsumer._generate", 2], ["Queue.get", 1]]}) + "\n")
+    assert read_task_kinds(probe) == [("ChatConsumer._generate", 2), ("Queue.get", 1)]
