@@ -101,7 +101,7 @@ class LLMCallAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     # A call is a record of what happened: shown, never edited.
     fieldsets = (
         (None, {"fields": ("path", "interface", "model", "status", "error")}),
-        ("Timing", {"fields": ("started_at", "ttft_ms", "duration_ms", "tokens")}),
+        ("Timing", {"fields": ("started_at", "streamed", "ttft_ms", "duration_ms", "tokens")}),
         ("Conversation", {"fields": ("conversation_link", "message_link", "answer")}),
     )
     readonly_fields = (
@@ -111,6 +111,7 @@ class LLMCallAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         "status",
         "error",
         "started_at",
+        "streamed",
         "ttft_ms",
         "duration_ms",
         "tokens",
@@ -124,13 +125,19 @@ class LLMCallAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
     @admin.display(description="Started", ordering="started_at")
     def started(self, obj: LLMCall) -> str:
-        return timezone.localtime(obj.started_at).strftime("%b %d %H:%M:%S")
+        """Today's calls by their time alone, older ones by day and minute: a narrow column."""
+        started = timezone.localtime(obj.started_at)
+        return started.strftime("%H:%M:%S" if started.date() == timezone.localdate() else "%b %d %H:%M")
 
-    @admin.display(description="Time", ordering="duration_ms")
+    @admin.display(description="Time (first token)", ordering="duration_ms")
     def timing(self, obj: LLMCall) -> str:
+        """The call's time, and its first token's for a stream; a whole reply has none (its TTFT is the reply)."""
         if obj.duration_ms is None:
             return "-"
-        return f"{obj.duration_ms / 1000:.2f} s"
+        total = f"{obj.duration_ms / 1000:.2f} s"
+        if obj.streamed and obj.ttft_ms is not None:
+            return f"{total} ({obj.ttft_ms / 1000:.2f} s)"
+        return f"{total} (whole reply)" if obj.streamed is False else total
 
     @admin.display(description="Conversation", ordering="conversation")
     def conversation_link(self, obj: LLMCall) -> str:

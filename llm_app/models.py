@@ -73,6 +73,9 @@ class LLMCall(models.Model):
     model = models.CharField(max_length=200, db_index=True)
     started_at = models.DateTimeField(db_index=True)
     ttft_ms = models.FloatField(null=True, blank=True)
+    # Streamed: ttft_ms is the first token. Not streamed (a ``complete``): ttft_ms is the whole reply, so figures
+    # of first tokens leave those out. Empty for a rejected call, and for calls recorded before the field.
+    streamed = models.BooleanField(null=True, blank=True)
     duration_ms = models.FloatField(null=True, blank=True)
     tokens = models.PositiveIntegerField(default=0)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.STREAMING, db_index=True)

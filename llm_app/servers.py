@@ -49,8 +49,13 @@ def app_for(server: Server) -> str:
 
 
 def launch(server: Server, *, host: str, port: int, workers: int | None = None, **options: Any) -> Launch:
-    """A ``Launch`` of the project's application on ``server``; ``workers`` defaults per server."""
+    """A ``Launch`` of the project's application on ``server``; ``workers`` defaults per server.
+
+    The project's ASGI application answers the lifespan protocol (longrun's handler): its warm-up runs before
+    the first user, its drain at the end.
+    """
     count = workers if workers is not None else DEFAULT_WORKERS.get(server.name, 1)
+    options.setdefault("lifespan", server.interface == "asgi")
     return Launch(app=app_for(server), host=host, port=port, workers=count, **options)
 
 
@@ -73,6 +78,7 @@ def running_server(
     """Starts the demo on ``name`` (a name of ``SERVERS``, or a ``Server``) on a free port: its URL and process."""
     server = name if isinstance(name, Server) else longrun_servers.server_named(name, SERVERS)
     count = workers if workers is not None else DEFAULT_WORKERS.get(server.name, 1)
+    options.setdefault("lifespan", server.interface == "asgi")
     with longrun_servers.running_server(
         server, app=app or app_for(server), env=env, cwd=cwd, workers=count, **options
     ) as started:

@@ -37,6 +37,13 @@ What this handler changes, and why each change keeps Django's behaviour:
   the view when the client leaves, as in Django 6.x; written without ``TaskGroup`` so that it also runs on
   Python 3.10 and Django 4.2.
 
+The handler also speaks the ASGI **lifespan** protocol (Django's refuses it): functions registered with
+``on_startup`` run before the server takes its first request, those registered with ``on_shutdown`` after it
+stopped taking them. That is where a project opens what its first users would otherwise wait for (a
+connection pool, a client, a writer thread) and drains what must not be lost. uvicorn and granian send
+lifespan events when asked (``--lifespan on``, ``--interface asgi``); daphne has no lifespan protocol, so under
+daphne the same hooks run when Twisted's reactor starts and before it stops.
+
 Unchanged: a 4xx/5xx response is still logged through ``sync_to_async(log_response, thread_sensitive=False)``
 (one hop onto the loop's default executor per error response: a logging handler may send mail), and a view
 that raises is turned into a response on a thread, as Django does.
@@ -46,6 +53,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import sys
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import closing
@@ -67,9 +75,45 @@ from django.urls import set_script_prefix
 
 from longrun.connections import housekeeping_needs_thread, track_connections
 
+logger = logging.getLogger(__name__)
+
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[Mapping[str, Any]]]
 Send = Callable[[Mapping[str, Any]], Awaitable[None]]
+
+Hook = Callable[[], Awaitable[None]]
+_startup: list[Hook] = []
+_shutdown: list[Hook] = []
+
+
+def on_startup(hook: Hook) -> Hook:
+    """Registers an async function to run before the server takes its first request (once per process)."""
+    if hook not in _startup:
+        _startup.append(hook)
+    return hook
+
+
+def on_shutdown(hook: Hook) -> Hook:
+    """Registers an async function to run once the server stopped taking requests (once per process)."""
+    if hook not in _shutdown:
+        _shutdown.append(hook)
+    return hook
+
+
+async def run_startup() -> None:
+    """Runs the startup hooks in their order; the first failure stops the start (the server reports it)."""
+    for hook in list(_startup):
+        await hook()
+
+
+async def run_shutdown() -> None:
+    """Runs every shutdown hook, in reverse order; a failing one is logged and the others still run."""
+    for hook in reversed(_shutdown):
+        try:
+            await hook()
+        except Exception:
+            logger.exception("A shutdown hook failed: %r", hook)
+
 
 # Receivers that act only on the calling thread's database connections.
 _DATABASE_RECEIVERS = (close_old_connections, reset_queries)
@@ -160,8 +204,11 @@ class ASGIHandler(django_asgi.ASGIHandler):
         track_connections()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self.lifespan(receive, send)
+            return
         if scope["type"] != "http":
-            raise ValueError(f"Django can only handle ASGI/HTTP connections, not {scope['type']}.")
+            raise ValueError(f"Django can only handle ASGI/HTTP and lifespan connections, not {scope['type']}.")
         # Costs nothing until the request's code hops; then gives the request's sync work one thread, as Django.
         async with ThreadSensitiveContext():
             await self.handle(scope, receive, send)
@@ -230,6 +277,23 @@ class ASGIHandler(django_asgi.ASGIHandler):
             listener.cancel()
         return response
 
+    async def lifespan(self, receive: Receive, send: Send) -> None:
+        """The ASGI lifespan protocol: the startup hooks, then (at the end) the shutdown hooks."""
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await run_startup()
+                except Exception as exc:
+                    logger.exception("A startup hook failed.")
+                    await send({"type": "lifespan.startup.failed", "message": f"{type(exc).__name__}: {exc}"})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await run_shutdown()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
     async def listen_for_disconnect(self, receive: Receive) -> None:
         """Waits for the client to leave; raises RequestAborted when it does (Django 4.2 has no such method)."""
         message = await receive()
@@ -238,7 +302,30 @@ class ASGIHandler(django_asgi.ASGIHandler):
         raise AssertionError(f"Invalid ASGI message after request body: {message['type']}")
 
 
+def _hook_into_twisted() -> None:
+    """Under daphne (Twisted's reactor on asyncio), runs the lifespan hooks when the reactor starts and stops."""
+    if "daphne.server" not in sys.modules:
+        return
+    from twisted.internet import defer, reactor
+
+    def started() -> None:
+        def failed(task: asyncio.Task[None]) -> None:
+            if not task.cancelled() and task.exception() is not None:
+                logger.error("A startup hook failed: %r", task.exception())
+
+        asyncio.ensure_future(run_startup()).add_done_callback(failed)
+
+    def stopping() -> Any:
+        # Returning a Deferred makes the reactor wait for the shutdown hooks (a drain of pending writes).
+        return defer.Deferred.fromFuture(asyncio.ensure_future(run_shutdown()))
+
+    twisted: Any = reactor  # an asyncio reactor under daphne; the interfaces' stubs do not type its methods
+    twisted.callWhenRunning(started)
+    twisted.addSystemEventTrigger("before", "shutdown", stopping)
+
+
 def get_asgi_application() -> ASGIHandler:
     """Sets Django up and returns the handler: a drop-in for ``django.core.asgi.get_asgi_application()``."""
     django.setup(set_prefix=False)
+    _hook_into_twisted()
     return ASGIHandler()

@@ -1,7 +1,8 @@
 """ASGI entry point: HTTP through Django, WebSockets through Channels (daphne, uvicorn, granian).
 
 HTTP goes through longrun's handler rather than Django's: the same request cycle, without the thread Django's
-handler gives each request for its signals and its ``response.close`` (``longrun/asgi.py`` says why).
+handler gives each request for its signals and its ``response.close`` (``longrun/asgi.py`` says why). It also
+answers the lifespan protocol: the demo warms up before its first user and drains its writes at exit.
 """
 
 import os
@@ -25,6 +26,8 @@ application = BlockingDetectorMiddleware(
     ProtocolTypeRouter(
         {
             "http": django_asgi_app,
+            # The server's start and stop: longrun's handler runs the project's warm-up and drain hooks.
+            "lifespan": django_asgi_app,
             "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
         }
     )

@@ -50,10 +50,15 @@ class RunResult:
     idle_rss_mib: float
     rss_per_inflight_kib: float
     served_per_round: list[int]
+    processes: int = 1
+    # Other work on the shared machine skews efficiency (not CPU per request): the load when the run began.
+    load_average: list[float] = field(default_factory=list)
+    cpu_ms_per_request: float | None = None  # the server tree's CPU over the run / completed requests
 
     @property
     def label(self) -> str:
-        return f"{self.server}/{self.path}"
+        server = self.server if self.processes == 1 else f"{self.server}x{self.processes}"
+        return f"{server}/{self.path}"
 
 
 @dataclass(slots=True)
@@ -140,11 +145,13 @@ def _measure(
     target: Target, base: str, server_pid: int, simulator_pid: int, concurrency: int, scenario: Scenario
 ) -> RunResult:
     idle = sample_tree(psutil.Process(server_pid))
+    load_average = [round(v, 2) for v in os.getloadavg()]
     with ProcessTreeSampler(server_pid) as server_sampler, ProcessTreeSampler(simulator_pid) as simulator_sampler:
         run = _load(target, base, concurrency, scenario)
     server_stats = server_sampler.stop()
     figures = summarize(run, llm_seconds_per_request=scenario.timing.seconds)
     grown = max(0, server_stats.peak_rss_bytes - idle.rss_bytes)
+    completed = figures.completed
     return RunResult(
         server=target.server,
         path=target.path,
@@ -156,6 +163,9 @@ def _measure(
         idle_rss_mib=round(idle.rss_bytes / 2**20, 1),
         rss_per_inflight_kib=round(grown / concurrency / 1024, 1),
         served_per_round=served_per_round(run.results, scenario.timing.seconds),
+        processes=target.processes,
+        load_average=load_average,
+        cpu_ms_per_request=round(1000 * server_stats.cpu_s / completed, 3) if completed else None,
     )
 
 
@@ -172,22 +182,23 @@ def compare(scenario: Scenario, *, command: str, progress: Progress = lambda _: 
     ):
         env = server_env(workspace, simulator.base_url, scenario.database_url)
         migrate(env)
-        for server in dict.fromkeys(t.server for t in targets):
-            mine = [t for t in targets if t.server == server]
-            progress(f"starting {server}")
+        for server, processes in dict.fromkeys((t.server, t.processes) for t in targets):
+            mine = [t for t in targets if (t.server, t.processes) == (server, processes)]
+            progress(f"starting {server}" + (f" with {processes} processes" if processes > 1 else ""))
             with running_server(
                 SERVERS[server],
                 env=env,
                 cwd=ROOT,
-                workers=scenario.workers if server in POOLS else 1,
+                workers=scenario.workers if server in POOLS else processes,
                 threads=scenario.threads,
                 app=FLOOR_APP if server == FLOOR.name else None,
             ) as (base, process):
                 warm_users = max(scenario.workers, min(min(scenario.concurrency), WARM_UP_USERS))
                 for target in mine:
-                    # A discarded burst first, so that every worker has paid its first-request costs (SDK
-                    # client, database connection, thread pools) before anything is measured.
-                    _load(target, base, warm_users, Scenario(timing=timing))
+                    if not scenario.first_burst:
+                        # A discarded burst first, so that every worker has paid its first-request costs (SDK
+                        # client, database connection, thread pools) before anything is measured.
+                        _load(target, base, warm_users, Scenario(timing=timing))
                     for concurrency in scenario.concurrency:
                         progress(f"{target.label} x {concurrency} users")
                         result = _measure(target, base, process.pid, simulator.pid, concurrency, scenario)

@@ -20,6 +20,11 @@ def _s(value: float | None, digits: int = 2) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
+def _load(run: RunResult) -> str:
+    """The machine's 1-minute load average when the run began (other work on shared cores)."""
+    return _s(run.load_average[0], 1) if run.load_average else "-"
+
+
 def table(comparison: Comparison) -> Table:
     llm = comparison.scenario["llm_seconds_per_request"]
     grid = Table(title=f"compare_servers: one LLM call of {llm:g}s per request", show_lines=False)
@@ -37,11 +42,13 @@ def table(comparison: Comparison) -> Table:
         "TTFT p99",
         "last user s",
         "server CPU %",
+        "CPU ms/req",
         "peak RSS MiB",
         "threads",
         "RSS/in-flight KiB",
         "sim CPU %",
         "client CPU %",
+        "load",
     ]
     for column in columns:
         grid.add_column(column, justify="left" if column == "server/path" else "right")
@@ -62,11 +69,13 @@ def table(comparison: Comparison) -> Table:
             _s(f["ttft_p99_s"]),
             _s(f["last_user_wait_s"], 1),
             _s(s["cpu_percent"], 0),
+            _s(run.cpu_ms_per_request, 2),
             _s(s["peak_rss_bytes"] / 2**20, 0),
             str(s["peak_threads"]),
             _s(run.rss_per_inflight_kib, 0),
             _s(run.simulator_stats["cpu_percent"], 0),
             _s(run.client_cpu["percent"], 0),
+            _load(run),
         )
     return grid
 
@@ -76,7 +85,8 @@ def markdown(comparison: Comparison) -> str:
     head = (
         "| server/path | users | ok | errors | efficiency | req/s | p50 s | p99 s | TTFT p50 s | TTFT p99 s "
         "| last user s "
-        "| server CPU % | peak RSS MiB | peak threads | RSS/in-flight KiB | sim CPU % | client CPU % |"
+        "| server CPU % | CPU ms/req | peak RSS MiB | peak threads | RSS/in-flight KiB | sim CPU % | client CPU % "
+        "| load |"
     )
     lines = [head, "|" + "---|" * head.count(" | ") + "---|"]
     for run in comparison.runs:
@@ -95,11 +105,13 @@ def markdown(comparison: Comparison) -> str:
             _s(f["ttft_p99_s"]),
             _s(f["last_user_wait_s"], 1),
             _s(s["cpu_percent"], 0),
+            _s(run.cpu_ms_per_request, 2),
             _s(s["peak_rss_bytes"] / 2**20, 0),
             str(s["peak_threads"]),
             _s(run.rss_per_inflight_kib, 0),
             _s(run.simulator_stats["cpu_percent"], 0),
             _s(run.client_cpu["percent"], 0),
+            _load(run),
         ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

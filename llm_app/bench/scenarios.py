@@ -14,7 +14,11 @@ PATHS: dict[str, tuple[Kind, str]] = {
     "sync": ("sse", "/api/sync/stream"),
     "async": ("sse", "/api/async/stream"),
     "websocket": ("websocket", "/ws/chat/"),
+    # The async view's non-streaming twin: one JSON reply per request (the shape of the 1000- and 5000-user runs).
+    "complete": ("json", "/api/async/complete"),
 }
+# The paths the floor serves (a bare ASGI app answering the async endpoints only).
+FLOOR_PATHS = ("async", "complete")
 DEFAULT_SERVERS = ("runserver", "gunicorn", "gthread", "daphne", "uvicorn", "granian", "floor")
 QUICK_SERVERS = ("gunicorn", "daphne", "floor")
 FLOOR_APP = "llm_app.bench.floor:app"
@@ -47,6 +51,7 @@ class LLMTiming:
 class Target:
     server: str
     path: str
+    processes: int = 1  # server processes on the one port; a worker pool's size is Scenario.workers instead
 
     @property
     def kind(self) -> Kind:
@@ -58,7 +63,8 @@ class Target:
 
     @property
     def label(self) -> str:
-        return f"{self.server}/{self.path}"
+        server = self.server if self.processes == 1 else f"{self.server}x{self.processes}"
+        return f"{server}/{self.path}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,18 +79,24 @@ class Scenario:
     threads: int = 32
     # None: a fresh SQLite file per run. A URL (PostgreSQL): migrated, then shared by the servers.
     database_url: str | None = None
+    # Processes of each non-pool server, one target per count: (1, 2) measures how throughput grows.
+    processes: tuple[int, ...] = (1,)
+    # True: no discarded burst after a server starts; the first measured burst is the first the server serves.
+    first_burst: bool = False
 
     def targets(self) -> list[Target]:
-        """Every (server, path) pair the server can serve: WebSockets need ASGI; the floor has the async path only."""
-        pairs = []
+        """Every (server, path, processes) the server can serve: WebSockets need ASGI; the floor has two paths."""
+        targets = []
         for server in self.servers:
-            for path in self.paths:
-                if server == "floor" and path != "async":
-                    continue
-                if path == "websocket" and SERVERS[server].interface != "asgi":
-                    continue
-                pairs.append(Target(server, path))
-        return pairs
+            counts = (1,) if server in POOLS else self.processes
+            for processes in counts:
+                for path in self.paths:
+                    if server == FLOOR.name and path not in FLOOR_PATHS:
+                        continue
+                    if path == "websocket" and SERVERS[server].interface != "asgi":
+                        continue
+                    targets.append(Target(server, path, processes))
+        return targets
 
 
 def quick() -> Scenario:

@@ -153,7 +153,7 @@ def history_charts(history: History) -> dict[str, SafeString]:
                 Series("p50", [b.latency_p50 for b in history.buckets], "s-p50"),
                 Series("p95", [b.latency_p95 for b in history.buckets], "s-p95"),
                 Series("p99", [b.latency_p99 for b in history.buckets], "s-p99"),
-                Series("TTFT p50", [b.ttft_p50 for b in history.buckets], "s-ttft"),
+                Series("first token p50 (streams)", [b.ttft_p50 for b in history.buckets], "s-ttft"),
             ],
             unit=" ms",
         ),

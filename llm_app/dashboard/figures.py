@@ -32,6 +32,7 @@ class _Row:
     ttft_ms: float | None
     duration_ms: float | None
     tokens: int
+    streamed: bool | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +86,8 @@ def _summarize(rows: list[_Row]) -> tuple[int, int, int, int, list[float], list[
     tokens = sum(r.tokens for r in rows)
     # Latency counts complete calls only: an error after 1 ms or a stop after 3 s says nothing about waiting times.
     latency = [r.duration_ms for r in rows if r.status == Status.COMPLETE and r.duration_ms is not None]
-    ttft = [r.ttft_ms for r in rows if r.ttft_ms is not None]
+    # First tokens of streamed calls only: a whole reply's ttft_ms is its latency, not a slow first token.
+    ttft = [r.ttft_ms for r in rows if r.streamed and r.ttft_ms is not None]
     return len(rows), errors, cancelled, tokens, latency, ttft
 
 
@@ -99,7 +101,7 @@ def history(range_: Range, *, now: datetime | None = None) -> History:
         for values in LLMCall.objects.filter(started_at__gte=since, started_at__lte=end)
         # A rejected call never reached the LLM (LLM_MAX_IN_FLIGHT turned it away): it is no call of these charts.
         .exclude(status__in=[Status.STREAMING, Status.REJECTED])
-        .values_list("started_at", "path", "model", "status", "ttft_ms", "duration_ms", "tokens")
+        .values_list("started_at", "path", "model", "status", "ttft_ms", "duration_ms", "tokens", "streamed")
         .order_by("started_at")
     ]
     count = int(span / width)

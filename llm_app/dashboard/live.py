@@ -20,9 +20,19 @@ def on_call_started(sender: Any, *, call_id: int, path: str, interface: str, mod
 
 
 def on_call_finished(
-    sender: Any, *, call_id: int, status: str, ttft_ms: float | None, duration_ms: float, tokens: int, **kwargs: Any
+    sender: Any,
+    *,
+    call_id: int,
+    status: str,
+    ttft_ms: float | None,
+    duration_ms: float,
+    tokens: int,
+    streamed: bool = True,
+    **kwargs: Any,
 ) -> None:
-    tracker.call_finished(call_id, status=status, ttft_ms=ttft_ms, duration_ms=duration_ms, tokens=tokens)
+    # A whole reply's ttft_ms is the reply's time: it is no first token, so the TTFT figures leave it out.
+    first_token_ms = ttft_ms if streamed else None
+    tracker.call_finished(call_id, status=status, ttft_ms=first_token_ms, duration_ms=duration_ms, tokens=tokens)
     publisher.ensure_started()
 
 

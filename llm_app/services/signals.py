@@ -12,7 +12,8 @@ Both are sent with ``sender=CallRecord`` (the recording's record class).
 pk), ``path`` (a ``CallPath`` value), ``interface`` (an ``Interface`` value), ``model``.
 
 ``call_finished``: the call ended in any way (complete, error, cancelled), sent before its final write. Arguments
-``call_id``, ``status`` (a ``Status`` value), ``ttft_ms`` (None when no token came), ``duration_ms``, ``tokens``.
+``call_id``, ``status`` (a ``Status`` value), ``ttft_ms`` (None when no token came), ``duration_ms``, ``tokens``,
+``streamed`` (False for a whole reply, whose ``ttft_ms`` is the reply's time, not a first token's).
 """
 
 from __future__ import annotations

@@ -16,6 +16,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from llm_app import servers as demo_servers
+from longrun.servers import stop_process
 from tests.e2e.conftest import ROOT, SCREENSHOTS
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
@@ -42,6 +44,13 @@ def staff_user(e2e_env) -> str:
 def daphne(server) -> Iterator[str]:
     with server("daphne") as base:
         yield base
+
+
+@pytest.fixture(scope="module")
+def race_daphne(e2e_env, staff_user) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """A daphne of the race tests' own, with its process: the last of them stops it, and its race servers with it."""
+    with demo_servers.running_server("daphne", env=e2e_env) as started:
+        yield started
 
 
 @pytest.fixture
@@ -146,10 +155,11 @@ def queued(rows, call_px: float) -> int:
     return sum(1 for row in rows if row["stream_from"] - row["wait_from"] >= call_px / 2)
 
 
-def test_the_race_draws_the_pools_staircase_beside_the_async_lanes_single_block(context, daphne):
+def test_the_race_draws_the_pools_staircase_beside_the_async_lanes_single_block(context, race_daphne):
     from playwright.sync_api import expect
 
-    dashboard = log_in_to_dashboard(context, daphne)
+    base, _ = race_daphne
+    dashboard = log_in_to_dashboard(context, base)
     race = dashboard.locator("#race")
     expect(race).to_have_attribute("data-state", "idle")
     screenshot(dashboard, "race-1-before-1280.png")
@@ -191,7 +201,7 @@ def test_the_race_draws_the_pools_staircase_beside_the_async_lanes_single_block(
     dashboard.wait_for_timeout(1500)  # time passes on the server; the race's clock must not move with it
     later = context.new_page()
     later.set_viewport_size({"width": 1600, "height": 1000})
-    later.goto(daphne + "/admin/dashboard/")
+    later.goto(base + "/admin/dashboard/")
     expect(later.locator("#race")).to_have_attribute("data-state", "done", timeout=WAIT_MS)
     assert later.locator("#race").get_attribute("data-elapsed") == elapsed
     expect(later.locator("#race-sync .race-row[data-state=done]")).to_have_count(RACE_USERS)
@@ -231,17 +241,18 @@ def test_the_dashboard_keeps_the_admins_look_and_its_rows_at_1280_and_1600_px(co
 
 @pytest.mark.parametrize("width", [1280, 1600])
 def test_the_llm_call_list_fits_the_page_at_1280_and_1600_px(context, daphne, width):
-    reply = context.request.post(daphne + "/api/sync/complete", data={"prompt": "A row for the list", "max_tokens": 3})
-    assert reply.ok
+    for path in ["/api/sync/complete", "/api/async/stream"]:  # a whole reply and a stream: both kinds of row
+        reply = context.request.post(daphne + path, data={"prompt": "A row for the list", "max_tokens": 3})
+        assert reply.ok
     page = log_in_to_dashboard(context, daphne)
     page.set_viewport_size({"width": width, "height": 900})
     page.goto(daphne + "/admin/llm_app/llmcall/")
     table = page.locator("#result_list")
     assert table.locator("tbody tr").count() >= 1
     # The admin wraps the table in a box that scrolls sideways: nothing may be hidden in that scroll.
+    screenshot(page, f"llm-calls-{width}.png")
     clipped = table.evaluate("(t) => t.parentElement.scrollWidth - t.parentElement.clientWidth")
     assert clipped <= 0 and not overflows(page)
-    screenshot(page, f"llm-calls-{width}.png")
 
 
 def test_every_page_finds_its_icon_and_files(context, daphne):
@@ -255,26 +266,17 @@ def test_every_page_finds_its_icon_and_files(context, daphne):
     assert failed == []
 
 
-def test_the_race_servers_kept_warm_stop_with_the_dashboards_server(browser, server, staff_user):
+def test_the_race_servers_kept_warm_stop_with_the_dashboards_server(context, race_daphne):
     import psutil
     from playwright.sync_api import expect
 
-    context = browser.new_context(viewport={"width": 1280, "height": 1000})
-    try:
-        with server("daphne") as base:
-            port = base.rsplit(":", 1)[1]
-            dashboard_server = next(
-                p
-                for p in psutil.process_iter(["cmdline"])
-                if "daphne" in p.info["cmdline"] and port in p.info["cmdline"]
-            )
-            page = log_in_to_dashboard(context, base)
-            page.fill("#race-users", "1")
-            page.click("#race-start")
-            expect(page.locator("#race")).to_have_attribute("data-state", "done", timeout=120_000)
-            kept = dashboard_server.children(recursive=True)
-            assert any("gunicorn" in " ".join(p.cmdline()) for p in kept), "the race's servers stay up between races"
-        gone, alive = psutil.wait_procs(kept, timeout=15)
-        assert alive == [], f"left running: {[p.cmdline() for p in alive]}"
-    finally:
-        context.close()
+    base, process = race_daphne
+    page = log_in_to_dashboard(context, base)
+    page.fill("#race-users", "1")  # the servers are still warm when the race test ran before this one
+    page.click("#race-start")
+    expect(page.locator("#race")).to_have_attribute("data-state", "done", timeout=120_000)
+    kept = psutil.Process(process.pid).children(recursive=True)
+    assert any("gunicorn" in " ".join(p.cmdline()) for p in kept), "the race's servers stay up between races"
+    stop_process(process)  # as an operator stops the dashboard's server: SIGTERM
+    _, alive = psutil.wait_procs(kept, timeout=15)
+    assert alive == [], f"left running: {[p.cmdline() for p in alive]}"

@@ -6,6 +6,8 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 
+from llm_app.models import LLMCall
+
 pytestmark = pytest.mark.django_db(transaction=True)
 
 LISTS = ["/admin/llm_app/conversation/", "/admin/llm_app/message/", "/admin/llm_app/llmcall/"]
@@ -46,8 +48,6 @@ def test_anonymous_users_are_sent_to_the_login_page(url):
 
 
 def test_a_calls_page_shows_its_answer_and_timing_and_cannot_be_edited(staff_client):
-    from llm_app.models import LLMCall
-
     call = LLMCall.objects.get()
     html = staff_client.get(f"/admin/llm_app/llmcall/{call.pk}/change/").content.decode()
     assert call.message.content in html and "Timing" in html
@@ -74,3 +74,11 @@ def test_the_conversation_list_filters_by_path_status_model_and_time(superuser_c
 @pytest.mark.parametrize("query", ["call__path__exact=sync", "call__model__exact=m", "status__exact=complete"])
 def test_the_message_list_filters_by_the_calls_path_and_model_and_by_status(superuser_client, query):
     assert superuser_client.get(f"/admin/llm_app/message/?{query}").status_code == 200
+
+
+def test_the_call_list_gives_a_streams_first_token_and_says_when_a_reply_came_whole(staff_client):
+    stream = Client().post("/api/sync/stream", data=json.dumps({"prompt": "Stream"}), content_type="application/json")
+    b"".join(stream.streaming_content)
+    html = staff_client.get("/admin/llm_app/llmcall/").content.decode()
+    first = LLMCall.objects.get(streamed=True).ttft_ms
+    assert f"({first / 1000:.2f} s)" in html and "(whole reply)" in html

@@ -195,3 +195,12 @@ async def test_a_stalled_stream_ends_with_a_timeout_error_event(llm, settings, a
     events = parse_sse(await aread(response))
     assert events[-1][0] == "error"
     assert "LLM_TIMEOUT" in events[-1][1]["message"]
+
+
+@pytest.mark.parametrize(("url", "streamed"), [(u, False) for u in COMPLETE] + [(u, True) for u in STREAM])
+async def test_each_call_is_recorded_as_streamed_or_as_a_whole_reply(llm, async_clients, url, streamed):
+    response = await apost(AsyncClient(), url, {"prompt": "Which kind am I?"})
+    if response.streaming:
+        await aread(response)
+    call = await LLMCall.objects.aget()
+    assert (call.status, call.streamed) == ("complete", streamed)

@@ -172,6 +172,71 @@ async def test_a_client_that_leaves_cancels_the_view(site, settings):
     assert sent == []
 
 
-async def test_lifespan_and_websocket_scopes_are_refused_as_django_refuses_them():
+async def test_a_websocket_scope_is_refused_as_django_refuses_it():
     with pytest.raises(ValueError, match="only handle ASGI/HTTP"):
         await ASGIHandler()({"type": "websocket"}, None, None)
+
+
+async def lifespan(handler: ASGIHandler, *messages: str) -> list[dict]:
+    inbox = [{"type": message} for message in messages]
+    sent: list[dict] = []
+
+    async def receive():
+        return inbox.pop(0)
+
+    async def send(message):
+        sent.append(message)
+
+    await handler({"type": "lifespan"}, receive, send)
+    return sent
+
+
+@pytest.fixture
+def hooks(monkeypatch):
+    from longrun import asgi
+
+    monkeypatch.setattr(asgi, "_startup", [])
+    monkeypatch.setattr(asgi, "_shutdown", [])
+    return asgi
+
+
+async def test_the_lifespan_runs_the_startup_hooks_then_the_shutdown_hooks_in_reverse(site, hooks):
+    ran: list[str] = []
+    for name in ("pool", "client"):
+
+        async def up(name=name):
+            ran.append(f"start {name}")
+
+        async def down(name=name):
+            ran.append(f"stop {name}")
+
+        hooks.on_startup(up)
+        hooks.on_shutdown(down)
+    sent = await lifespan(ASGIHandler(), "lifespan.startup", "lifespan.shutdown")
+    assert [m["type"] for m in sent] == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
+    assert ran == ["start pool", "start client", "stop client", "stop pool"]
+
+
+async def test_a_failing_startup_hook_is_reported_to_the_server(site, hooks):
+    async def broken():
+        raise RuntimeError("no database")
+
+    hooks.on_startup(broken)
+    sent = await lifespan(ASGIHandler(), "lifespan.startup")
+    assert sent == [{"type": "lifespan.startup.failed", "message": "RuntimeError: no database"}]
+
+
+async def test_a_failing_shutdown_hook_does_not_stop_the_others(site, hooks):
+    ran: list[str] = []
+
+    async def broken():
+        raise RuntimeError("gone")
+
+    async def drain():
+        ran.append("drained")
+
+    hooks.on_shutdown(drain)
+    hooks.on_shutdown(broken)
+    sent = await lifespan(ASGIHandler(), "lifespan.startup", "lifespan.shutdown")
+    assert sent[-1] == {"type": "lifespan.shutdown.complete"}
+    assert ran == ["drained"]

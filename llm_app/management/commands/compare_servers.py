@@ -17,13 +17,13 @@ from llm_app.bench.orchestrate import compare
 from llm_app.bench.scenarios import DEFAULT_SERVERS, PATHS, SERVERS, LLMTiming, Scenario, quick
 
 
-def _ints(text: str) -> tuple[int, ...]:
+def _ints(text: str, flag: str = "--concurrency") -> tuple[int, ...]:
     try:
         values = tuple(int(v) for v in text.split(",") if v.strip())
     except ValueError:
-        raise CommandError(f"--concurrency takes comma-separated integers, such as 32,100,500; got {text!r}.") from None
+        raise CommandError(f"{flag} takes comma-separated integers, such as 32,100,500; got {text!r}.") from None
     if not values or min(values) < 1:
-        raise CommandError("--concurrency needs at least one number of users, each 1 or more.")
+        raise CommandError(f"{flag} needs at least one number, each 1 or more.")
     return values
 
 
@@ -43,7 +43,21 @@ class Command(BaseCommand):
         parser.add_argument(
             "--servers", default=",".join(DEFAULT_SERVERS), help="comma-separated, from: " + ", ".join(SERVERS)
         )
-        parser.add_argument("--paths", default="sync,async,websocket", help="comma-separated: sync, async, websocket")
+        parser.add_argument(
+            "--paths",
+            default="sync,async,websocket",
+            help="comma-separated: sync, async, websocket (streams), complete (the async view's JSON reply)",
+        )
+        parser.add_argument(
+            "--processes",
+            default="1",
+            help="comma-separated processes per ASGI server, one run each (1,2 shows how throughput grows)",
+        )
+        parser.add_argument(
+            "--first-burst",
+            action="store_true",
+            help="measure the first burst after each server starts (no discarded warm-up burst)",
+        )
         parser.add_argument("--ttft-ms", type=int, default=200)
         parser.add_argument("--token-ms", type=int, default=40)
         parser.add_argument("--tokens", type=int, default=50)
@@ -93,4 +107,6 @@ class Command(BaseCommand):
             workers=options["workers"],
             threads=options["threads"],
             database_url=options["database_url"],
+            processes=_ints(options["processes"], "--processes"),
+            first_burst=options["first_burst"],
         )

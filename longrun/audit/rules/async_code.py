@@ -149,6 +149,7 @@ BY_CATEGORY: dict[str, Rule] = {
 }
 
 
+ON_LOOP_ADVICE = "move it into `connect()`, which a sync consumer runs in a thread and an async one can await in"
 # What only blocks the loop (harmless on a private one), as opposed to what raises on any running loop.
 LOOP_ONLY = frozenset({NETWORK, SLEEP, FILE, CACHE, PROCESS})
 LOOP_ONLY_RULES = frozenset(BY_CATEGORY[category].id for category in LOOP_ONLY)
@@ -159,7 +160,7 @@ def blocking_in_async(ctx: Context) -> Iterator[Finding]:
     """Every async function: its own blocking operations, and those of the sync project functions it calls."""
     cache_io = cache_does_io(ctx)
     for fn in ctx.project.functions():
-        if not fn.is_async:
+        if not fn.is_async and not _built_on_the_loop(ctx, fn):
             continue
         # On a private loop (a Celery task's asyncio.run...), blocking delays nobody; the ORM still raises.
         private = off_loop(ctx, fn)
@@ -201,9 +202,23 @@ def _direct(ctx: Context, fn: Function) -> list[Effect]:
     return [item.effect for item in reached(ctx, fn) if not item.chain]
 
 
+def _built_on_the_loop(ctx: Context, fn: Function) -> bool:
+    """A consumer's ``__init__``: ``as_asgi()`` builds the consumer on the event loop, for sync consumers too."""
+    return fn.node.name == "__init__" and fn.cls is not None and ctx.project.is_consumer(fn.module, fn.cls)
+
+
+def _where(fn: Function) -> str:
+    if fn.is_async:
+        return f"async `{fn.name}`"
+    return f"`{fn.name}` (as_asgi() builds the consumer on the event loop)"
+
+
 def _direct_finding(ctx: Context, fn: Function, effect: Effect, in_genexp: bool, awaited: bool) -> Finding:
     rule_ = BY_CATEGORY[effect.category]
-    subject = f"{effect.what} in async `{fn.name}`"
+    subject = f"{effect.what} in {_where(fn)}"
+    if not fn.is_async:
+        # Nothing can be awaited in __init__: the work belongs in connect().
+        return rule_.at(fn.module, effect.line, subject=subject, chain="", advice=ON_LOOP_ADVICE)
     advice = f"use {effect.twin}" if effect.twin else "await the coroutine directly"
     edit: Edit | None = None
     if effect.category == ORM:
@@ -279,12 +294,17 @@ def _through_helpers(ctx: Context, fn: Function) -> Iterator[Finding]:
                     continue
                 seen.add(key)
                 full = Reached(item.effect, (Link(node, callee), *item.chain))
+                advice = (
+                    f"call it as `await sync_to_async({short(node.func)})(...)`, or make `{callee.name}` async"
+                    if fn.is_async
+                    else ON_LOOP_ADVICE
+                )
                 yield rule_.at(
                     fn.module,
                     node.lineno,
-                    subject=f"`{short(node.func)}()` called from async `{fn.name}`",
+                    subject=f"`{short(node.func)}()` called from {_where(fn)}",
                     chain=f" (through {render_chain(fn, full)})",
-                    advice=f"call it as `await sync_to_async({short(node.func)})(...)`, or make `{callee.name}` async",
+                    advice=advice,
                 )
 
 

@@ -97,8 +97,21 @@ def test_only_asgi_servers_get_the_websocket_path():
         (["--servers", "apache"], "unknown apache"),
         (["--paths", "carrier-pigeon"], "unknown carrier-pigeon"),
         (["--tokens", "0"], "--tokens"),
+        (["--processes", "0"], "--processes needs"),
     ],
 )
 def test_bad_options_are_refused_with_the_fix(args, message):
     with pytest.raises(CommandError, match=message):
         call_command("compare_servers", *args)
+
+
+def test_each_asgi_server_is_measured_at_each_process_count_and_a_pool_once():
+    scenario = Scenario(servers=("gunicorn", "uvicorn", "floor"), paths=("complete",), processes=(1, 2))
+    labels = [t.label for t in scenario.targets()]
+    assert labels == [
+        "gunicorn/complete",
+        "uvicorn/complete",
+        "uvicornx2/complete",
+        "floor/complete",
+        "floorx2/complete",
+    ]

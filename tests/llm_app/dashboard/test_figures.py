@@ -22,6 +22,7 @@ def add_call(
     duration_ms: float = 1000.0,
     ttft_ms: float | None = 100.0,
     tokens: int = 10,
+    streamed: bool = True,
 ) -> LLMCall:
     conversation = Conversation.objects.create(title="t")
     message = Message.objects.create(conversation=conversation, role="assistant", content="x", status=status)
@@ -33,6 +34,7 @@ def add_call(
         model=model,
         started_at=timezone.now() - timedelta(minutes=minutes_ago),
         ttft_ms=ttft_ms,
+        streamed=streamed,
         duration_ms=duration_ms,
         tokens=tokens,
         status=status,
@@ -82,3 +84,10 @@ def test_a_call_turned_away_by_the_in_flight_cap_is_not_counted_as_a_call():
     past = history("hour")
     assert sum(b.calls for b in past.buckets) == 1
     assert [g.calls for g in past.groups] == [1]
+
+
+def test_first_token_figures_count_streamed_calls_only():
+    add_call(minutes_ago=1, ttft_ms=120.0, duration_ms=2000.0)
+    add_call(minutes_ago=1, ttft_ms=2000.0, duration_ms=2000.0, streamed=False)
+    (group,) = history("hour").groups
+    assert (group.calls, group.ttft_p99, group.latency_p99) == (2, 120.0, 2000.0)

@@ -91,3 +91,24 @@ async def test_a_socket_of_a_user_who_is_not_staff_is_refused():
     communicator = await socket_for(visitor)
     connected, code = await communicator.connect()
     assert (connected, code) == (False, CLOSE_FORBIDDEN)
+
+
+async def test_a_whole_replys_time_is_not_counted_as_a_first_token():
+    staff = await User.objects.acreate_user("staff", password="x", is_staff=True)
+    communicator = await socket_for(staff)
+    await communicator.connect()
+    for streamed, ttft_ms in [(True, 150.0), (False, 2300.0)]:
+        call_id = next(CALL_IDS)
+        signals.call_started.send(sender=CallRecord, call_id=call_id, path="async", interface="asgi", model="m")
+        signals.call_finished.send(
+            sender=CallRecord,
+            call_id=call_id,
+            status="complete",
+            ttft_ms=ttft_ms,
+            duration_ms=2300.0,
+            tokens=5,
+            streamed=streamed,
+        )
+    figures = await figures_until(communicator, lambda f: f["finished"] == 2)
+    assert (figures["ttft_ms"]["p99"], figures["latency_ms"]["p99"]) == (150.0, 2300.0)
+    await communicator.disconnect()

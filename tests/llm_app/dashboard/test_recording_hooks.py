@@ -11,6 +11,7 @@ from llm_app.dashboard.merge import merge
 from llm_app.dashboard.tracker import Snapshot, tracker
 from llm_app.models import CallPath, Interface, Status
 from llm_app.services import recording
+from llm_app.services.schemas import ChatResult
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -22,6 +23,18 @@ def fresh_figures() -> Iterator[None]:
     tracker.reset()
 
 
+def result_of(record: recording.CallRecord, status: Status, content: str = "", tokens: int = 0) -> ChatResult:
+    return ChatResult(
+        conversation=record.conversation_id,
+        message=record.message_id,
+        content=content,
+        tokens=tokens,
+        ttft_ms=None,
+        duration_ms=3.0,
+        status=status,
+    )
+
+
 def in_flight() -> dict[str, int]:
     return merge([tracker.snapshot()])["in_flight"]  # type: ignore[no-any-return]
 
@@ -29,7 +42,7 @@ def in_flight() -> dict[str, int]:
 def test_a_sync_call_is_in_flight_between_start_and_finish():
     record = recording.start(prompt="hi", conversation_id=None, path=CallPath.SYNC, interface=Interface.WSGI, model="m")
     assert in_flight()["sync"] == 1
-    recording.finish(record=record, content="x", tokens=1, ttft_ms=5.0, duration_ms=9.0, status=Status.COMPLETE)
+    recording.finish(record=record, result=result_of(record, Status.COMPLETE, content="x", tokens=1))
     assert in_flight()["total"] == 0
 
 
@@ -39,7 +52,7 @@ async def test_an_async_cancelled_call_counts_as_an_upstream_call_cancelled():
     )
     snapshot = merge([await metrics_snapshot()])
     assert snapshot["in_flight"]["async"] == 1
-    await recording.afinish(record=record, content="", tokens=0, ttft_ms=None, duration_ms=3.0, status=Status.CANCELLED)
+    await recording.afinish(record=record, result=result_of(record, Status.CANCELLED))
     figures = merge([await metrics_snapshot()])
     assert (figures["in_flight"]["total"], figures["cancelled_upstream"]["async"]) == (0, 1)
 

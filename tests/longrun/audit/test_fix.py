@@ -32,8 +32,9 @@ def test_the_planted_module_round_trips_its_sleeps_and_orm_calls(tmp_path: Path)
     fix_tree(tmp_path / "planted", fixed_rules)
     after = audit_path(tmp_path / "planted")
     assert not [f for f in after if f.rule == "LR102"]
-    # What is left of LR104 are calls into sync helpers: those need sync_to_async, not a mechanical twin.
-    assert all("called from async" in f.message for f in after if f.rule == "LR104")
+    # What is left of LR104 are calls into sync helpers (they need sync_to_async, not a mechanical twin) and work in
+    # a consumer's __init__ (nothing can be awaited there: it moves to connect()).
+    assert all("called from async" in f.message or "__init__" in f.message for f in after if f.rule == "LR104")
     # Of LR105, indexing is left (qs[0] raises IndexError where afirst() gives None): not a one-to-one twin.
     assert [f.message.split(" ")[0] for f in after if f.rule == "LR105"] == ["indexing"]
     assert {f.rule for f in after} - fixed_rules == {r for r, _, _ in before} - fixed_rules

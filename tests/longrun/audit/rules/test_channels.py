@@ -290,3 +290,33 @@ def test_a_project_module_imported_early_is_reported_only_when_its_imports_load_
         }
     )
     assert [(f.rule, f.line) for f in findings] == [("LR303", 4)]
+
+
+def test_a_consumers_init_runs_on_the_event_loop_even_for_a_sync_consumer(audit: Audit):
+    findings = audit(
+        files={
+            "app/consumers.py": """
+        import requests
+        from channels.generic.websocket import WebsocketConsumer
+
+        from app.models import Book
+
+
+        def load_prompt():
+            return requests.get("https://prompts.invalid/chat", timeout=5).text
+
+
+        class Chat(WebsocketConsumer):
+            def __init__(self, *args, **kwargs):
+                super().__init__(*args, **kwargs)
+                self.count = Book.objects.count()
+                self.prompt = load_prompt()
+
+            def connect(self):
+                self.titles = [book.title for book in Book.objects.all()]
+                self.accept()
+    """,
+        }
+    )
+    assert [(f.rule, f.line) for f in findings] == [("LR104", 14), ("LR101", 15)]
+    assert all("connect()" in f.message for f in findings)

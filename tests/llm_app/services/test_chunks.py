@@ -1,0 +1,99 @@
+"""The lean parse of the async stream gives what the SDK's models give, and fails as the SDK fails, fault by fault."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx2
+import openai
+import pytest
+from openai import AsyncOpenAI, DefaultAioHttpClient
+
+from llm_app.services.chunks import achunks, chunk_text, chunk_usage_tokens
+
+MESSAGES = [{"role": "user", "content": "Hello"}]
+
+
+@pytest.fixture
+async def client(fast_simulator):
+    timeout = httpx2.Timeout(1.0, connect=1.0)  # fault:stall must time out quickly
+    sdk = AsyncOpenAI(
+        base_url=fast_simulator.url,
+        api_key="x",
+        max_retries=0,
+        timeout=timeout,
+        http_client=DefaultAioHttpClient(timeout=timeout),
+    )
+    yield sdk
+    await sdk.close()
+
+
+async def through_models(client: AsyncOpenAI, model: str) -> tuple[list[str], int | None]:
+    texts, usage = [], None
+    stream = await client.chat.completions.create(
+        model=model, messages=MESSAGES, stream=True, stream_options={"include_usage": True}
+    )
+    async for chunk in stream:
+        if chunk.usage is not None:
+            usage = chunk.usage.completion_tokens
+        if chunk.choices and chunk.choices[0].delta.content:
+            texts.append(chunk.choices[0].delta.content)
+    return texts, usage
+
+
+async def through_dicts(client: AsyncOpenAI, model: str) -> tuple[list[str], int | None]:
+    texts, usage = [], None
+    stream = await client.chat.completions.create(
+        model=model, messages=MESSAGES, stream=True, stream_options={"include_usage": True}
+    )
+    async for data in achunks(stream):
+        usage = chunk_usage_tokens(data) or usage
+        if text := chunk_text(data):
+            texts.append(text)
+    return texts, usage
+
+
+async def outcome(parse: Any, client: AsyncOpenAI, model: str) -> Any:
+    try:
+        return await parse(client, model)
+    except Exception as exc:  # noqa: BLE001 (the failure is the outcome compared)
+        return type(exc)
+
+
+async def test_a_normal_reply_gives_the_same_tokens_and_usage(client, fast_simulator):
+    assert await through_dicts(client, "simulator") == await through_models(client, "simulator")
+    texts, usage = await through_dicts(client, "simulator")
+    assert (len(texts), usage) == (fast_simulator.tokens, fast_simulator.tokens)
+
+
+@pytest.mark.parametrize("fault", ["fault:500", "fault:429", "fault:stall", "fault:cut", "fault:malformed"])
+async def test_each_fault_fails_as_the_sdk_fails(client, fault):
+    theirs = await outcome(through_models, client, fault)
+    ours = await outcome(through_dicts, client, fault)
+    assert isinstance(theirs, type) and issubclass(theirs, Exception), theirs
+    assert ours is theirs
+
+
+async def test_an_error_event_in_the_stream_raises_the_sdk_s_api_error():
+    # The simulator never sends one; a provider may, mid-stream: a real server that does, over real HTTP.
+    from aiohttp import web
+    from aiohttp.test_utils import TestServer
+
+    async def completions(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"content-type": "text/event-stream"})
+        await response.prepare(request)
+        await response.write(b'data: {"choices": [{"index": 0, "delta": {"content": "Hi"}}]}\n\n')
+        await response.write(b'data: {"error": {"message": "overloaded"}}\n\n')
+        return response
+
+    app = web.Application()
+    app.router.add_post("/v1/chat/completions", completions)
+    async with TestServer(app) as server:
+        sdk = AsyncOpenAI(base_url=str(server.make_url("/v1")), api_key="x", max_retries=0)
+        stream = await sdk.chat.completions.create(model="m", messages=MESSAGES, stream=True)
+        seen = []
+        with pytest.raises(openai.APIError, match="overloaded"):
+            async for data in achunks(stream):
+                seen.append(chunk_text(data))
+        await sdk.close()
+    assert seen == ["Hi"]

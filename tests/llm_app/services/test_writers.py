@@ -1,0 +1,115 @@
+"""The writers: SQLite's thread batches writes into shared commits, survives a broken connection, loses nothing."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+from django.db import connections
+
+from llm_app.models import CallPath, Interface, LLMCall, Status
+from llm_app.server_env import migrate, server_env, sqlite_url
+from llm_app.services import rows
+from llm_app.services.rows import ConversationNotFound, Start
+from llm_app.services.writers import SQLiteWriter
+from longrun.hops import count_hops
+
+pytestmark = pytest.mark.django_db(transaction=True)
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def start_write(prompt: str = "hi", conversation_id: int | None = None):
+    start = Start(prompt, conversation_id, CallPath.ASYNC, Interface.ASGI, "sim")
+    return lambda cursor, alias: rows.write_start(cursor, alias, start=start)
+
+
+def test_writes_queued_while_the_thread_is_busy_share_one_commit():
+    writer = SQLiteWriter()
+    busy, release = threading.Event(), threading.Event()
+
+    def hold(cursor, alias):
+        busy.set()
+        release.wait(10)
+
+    first = writer.submit(hold)
+    busy.wait(10)
+    queued = [writer.submit(start_write(f"user {n}")) for n in range(50)]
+    release.set()
+    records = [future.result(timeout=30) for future in queued]
+    first.result(timeout=30)
+    assert writer.batches == 2
+    assert len({record.call_id for record in records}) == 50
+
+
+def test_a_failing_write_undoes_only_itself_in_a_shared_commit():
+    writer = SQLiteWriter()
+    busy, release = threading.Event(), threading.Event()
+    writer.submit(lambda cursor, alias: (busy.set(), release.wait(10)))
+    busy.wait(10)
+    good, bad, also_good = (
+        writer.submit(start_write("a")),
+        writer.submit(start_write("b", 999_999)),
+        writer.submit(start_write("c")),
+    )
+    release.set()
+    with pytest.raises(ConversationNotFound):
+        bad.result(timeout=30)
+    assert {good.result(timeout=30).call_id, also_good.result(timeout=30).call_id} <= set(
+        LLMCall.objects.values_list("pk", flat=True)
+    )
+    assert LLMCall.objects.count() == 2
+
+
+# A file database: Django never closes an in-memory one, so a broken connection there could not be replaced.
+@pytest.mark.django_db(transaction=True, databases=["default", "housekeeping"])
+def test_after_a_broken_connection_the_next_write_reconnects():
+    writer = SQLiteWriter("housekeeping")
+
+    def break_it(cursor, alias):
+        connections[alias].connection.close()  # the sqlite3 connection under Django's wrapper
+        cursor.execute("SELECT 1")
+
+    with pytest.raises(Exception):  # noqa: B017 (whatever sqlite3 raises for a closed connection)
+        writer.run(break_it)
+    record = writer.run(start_write("after"))
+    assert LLMCall.objects.using("housekeeping").filter(pk=record.call_id).exists()
+
+
+async def test_an_async_write_waits_on_the_thread_without_a_hop_of_its_own():
+    writer = SQLiteWriter()
+    await writer.arun(start_write("warm"))
+    with count_hops() as hops:
+        record = await writer.arun(start_write("counted"))
+    assert hops.total == 0
+    assert await LLMCall.objects.filter(pk=record.call_id, status=Status.STREAMING).aexists()
+
+
+EXIT_WITH_WRITES_QUEUED = """
+import django, sys
+django.setup()
+from llm_app.models import CallPath, Interface
+from llm_app.services import rows
+from llm_app.services.rows import Start
+from llm_app.services.writers import sync_writer
+
+writer = sync_writer()
+for n in range(200):
+    start = Start(f"user {n}", None, CallPath.ASYNC, Interface.ASGI, "sim")
+    writer.submit(lambda cursor, alias, start=start: rows.write_start(cursor, alias, start=start))
+sys.exit(0)  # at once: the writes are still queued
+"""
+
+
+@pytest.mark.e2e
+def test_writes_still_queued_when_the_process_exits_are_written(tmp_path):
+    env = server_env(database_url=sqlite_url(tmp_path), llm_url="http://127.0.0.1:9/v1")
+    migrate(env)
+    done = subprocess.run([sys.executable, "-c", EXIT_WITH_WRITES_QUEUED], cwd=ROOT, env=env, check=True)
+    assert done.returncode == 0
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "db.sqlite3") as db:
+        assert db.execute("SELECT count(*) FROM llm_app_llmcall").fetchone()[0] == 200
