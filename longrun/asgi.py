@@ -71,7 +71,7 @@ from django.db import close_old_connections, reset_queries
 from django.dispatch import Signal
 from django.http import HttpRequest
 from django.http.response import HttpResponseBase
-from django.urls import set_script_prefix
+from django.urls import get_script_prefix, set_script_prefix
 
 from longrun.connections import housekeeping_needs_thread, track_connections
 
@@ -220,7 +220,10 @@ class ASGIHandler(django_asgi.ASGIHandler):
         except RequestAborted:
             return
         with closing(body_file):
-            set_script_prefix(self._script_prefix(scope))
+            prefix = self._script_prefix(scope)
+            # Setting asgiref's Local costs a copy of its context storage; requests almost always share one prefix.
+            if get_script_prefix() != (prefix if prefix.endswith("/") else prefix + "/"):
+                set_script_prefix(prefix)
             await asend_request_signal(signals.request_started, sender=self.__class__, scope=scope)
             request, error_response = self.create_request(scope, body_file)
             if request is None:

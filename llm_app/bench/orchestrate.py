@@ -141,9 +141,10 @@ def served_per_round(results: list[Any], llm_seconds: float) -> list[int]:
     return rounds
 
 
-def _measure(
+def measure(
     target: Target, base: str, server_pid: int, simulator_pid: int, concurrency: int, scenario: Scenario
 ) -> RunResult:
+    """One burst of ``concurrency`` users against a running server, with its processes' and the harness's cost."""
     idle = sample_tree(psutil.Process(server_pid))
     load_average = [round(v, 2) for v in os.getloadavg()]
     with ProcessTreeSampler(server_pid) as server_sampler, ProcessTreeSampler(simulator_pid) as simulator_sampler:
@@ -201,7 +202,7 @@ def compare(scenario: Scenario, *, command: str, progress: Progress = lambda _: 
                         _load(target, base, warm_users, Scenario(timing=timing))
                     for concurrency in scenario.concurrency:
                         progress(f"{target.label} x {concurrency} users")
-                        result = _measure(target, base, process.pid, simulator.pid, concurrency, scenario)
+                        result = measure(target, base, process.pid, simulator.pid, concurrency, scenario)
                         comparison.runs.append(result)
                         progress(_one_line(result))
     return comparison

@@ -4,7 +4,9 @@ Read the sync and async halves side by side: apart from ``await`` and ``async fo
 only where cancellation can reach it. A sync call cannot be cancelled (a client that goes away under WSGI is
 noticed at the next write; under ASGI the thread simply runs on), while an async call is cancelled at its
 current ``await`` when the client disconnects or sends ``stop``; it then closes the upstream request and saves
-the partial answer with status ``cancelled``.
+the partial answer with status ``cancelled``. The async twin also reads the reply leaner: it is the path that
+serves thousands of calls at once, so it reads the SDK's responses as JSON rather than through a model per
+reply or per chunk (``services/upstream.py``: a third of the CPU per token); the sync twin keeps the SDK's models.
 """
 
 from __future__ import annotations
@@ -22,8 +24,7 @@ import openai
 from django.conf import settings
 
 from llm_app.models import CallPath, Interface, Status
-from llm_app.services import limits, recording
-from llm_app.services.chunks import achunks, chunk_text, chunk_usage_tokens
+from llm_app.services import limits, recording, upstream
 from llm_app.services.clients import aget_client, get_client
 from llm_app.services.schemas import ChatRequest, ChatResult
 
@@ -143,10 +144,18 @@ class _Tally:
 
     def chunk_data(self, data: dict[str, Any]) -> str:
         """One streamed chunk as its JSON (the async path): returns its text, keeps the usage when it carries it."""
-        tokens = chunk_usage_tokens(data)
+        tokens = upstream.chunk_usage_tokens(data)
         if tokens is not None:
             self.usage_tokens = tokens
-        return chunk_text(data)
+        return upstream.chunk_text(data)
+
+    def whole_data(self, reply: dict[str, Any]) -> None:
+        """A non-streamed reply as its JSON (the async path): the time to the whole reply is its first-token time."""
+        tokens = upstream.chunk_usage_tokens(reply)
+        if tokens is not None:
+            self.usage_tokens = tokens
+        self.ttft_ms = self.elapsed_ms()
+        self.parts.append(upstream.reply_text(reply))
 
     def whole(self, reply: Any) -> None:
         """A non-streamed reply: the time to the whole reply is its first-token time."""
@@ -266,7 +275,8 @@ async def _acomplete(*, request: ChatRequest, path: CallPath, interface: Interfa
     record = await recording.astart(**_start_kwargs(request, path, interface, streamed=False))
     tally = _Tally()
     try:
-        reply = await aget_client().chat.completions.create(**_create_kwargs(request, record, stream=False))
+        # The reply as JSON, not the SDK's model of it: the async path's CPU is its capacity (services/upstream.py).
+        reply = await upstream.areply(aget_client(), _create_kwargs(request, record, stream=False))
     except asyncio.CancelledError:
         # The SDK closes the upstream request as the cancellation unwinds through it.
         await recording.afinish(record=record, result=tally.result(record, Status.CANCELLED))
@@ -278,7 +288,7 @@ async def _acomplete(*, request: ChatRequest, path: CallPath, interface: Interfa
         raise UpstreamError(
             http_status=http_status, message=message, result=result, retry_after=retry_after(exc)
         ) from exc
-    tally.whole(reply)
+    tally.whole_data(reply)
     result = tally.result(record, Status.COMPLETE)
     await recording.afinish(record=record, result=result)
     return result
@@ -398,13 +408,11 @@ class AsyncGeneration(_GenerationBase):
         tally = _Tally()
         # Stays CANCELLED on CancelledError (disconnect, stop) or an early aclose().
         status, message, http_status = Status.CANCELLED, "", 0
-        upstream = None
+        stream = None
         try:
-            upstream = await aget_client().chat.completions.create(
-                **_create_kwargs(self.request, self.record, stream=True)
-            )
-            # Chunks as dicts, not the SDK's models: a third of the CPU per relayed token (services/chunks.py).
-            async for data in achunks(upstream):
+            # Chunks as dicts, not the SDK's models: a third of the CPU per relayed token (services/upstream.py).
+            stream = await upstream.astream(aget_client(), _create_kwargs(self.request, self.record, stream=True))
+            async for data in upstream.achunks(stream):
                 text = tally.chunk_data(data)
                 if text:
                     tally.token(text)
@@ -420,9 +428,9 @@ class AsyncGeneration(_GenerationBase):
             # cleanup) may interrupt the awaits below, never the save.
             save = recording.detach(recording.afinish(record=self.record, result=self.result, error=message))
             try:
-                if upstream is not None:
+                if stream is not None:
                     # Closing the response is what tells the LLM server to stop generating (and billing).
-                    await asyncio.shield(upstream.close())
+                    await asyncio.shield(stream.close())
             finally:
                 await asyncio.shield(save)
         if status == Status.ERROR:

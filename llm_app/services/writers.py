@@ -1,12 +1,13 @@
 """Where recording's writes run: no thread per request, no connection held across the LLM wait, nothing lost.
 
-Three writers, one chosen per database and path (``writer_for``):
+Three writers, one chosen per database and path (``sync_writer``, ``async_pool_writer``):
 
 * **SQLite** (``SQLiteWriter``): one thread with one long-lived connection runs every write of the process, sync
   and async paths alike. Concurrent writers would only contend for SQLite's single file lock, and reopening a
   connection per write is costly. The thread takes whatever has queued up since its last commit and writes it
-  in one transaction (each write in a savepoint of its own, so a failing one undoes only itself): at a burst of
-  a thousand starts, a commit serves dozens of calls instead of one. An async caller awaits a future; nothing
+  in one transaction: at a burst of a thousand starts, a commit serves dozens of calls instead of one. When one
+  write of a batch fails (an unknown conversation), the batch rolls back and each of its writes runs again on
+  its own, so only that one fails. An async caller awaits a future; nothing
   of the request runs on that thread but the write itself. At exit, whatever is queued is written before the
   process ends (``drain``, also run by the ASGI lifespan's shutdown).
 * **PostgreSQL, async path under ASGI** (``AsyncPoolWriter``): psycopg's async connections from a pool of the
@@ -37,10 +38,11 @@ import weakref
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, TypeVar
 
 from asgiref.sync import sync_to_async
-from django.db import DEFAULT_DB_ALIAS, connections, transaction
+from django.db import DEFAULT_DB_ALIAS, InterfaceError, OperationalError, connections, transaction
 
 from llm_app.dbretry import FIRST_DELAY_S, MAX_DELAY_S, RETRY_FOR_S, retrying
 from llm_app.services.rows import AsyncCursor, Cursor
@@ -121,35 +123,75 @@ class SQLiteWriter:
                     break
             self._commit([job for job in batch if job is not None and job.future.set_running_or_notify_cancel()])
 
-    def _attempt(self, batch: list[_Job[Any]]) -> list[tuple[bool, Any]]:
-        outcomes: list[tuple[bool, Any]] = []
-        with transaction.atomic(using=self.alias), connections[self.alias].cursor() as cursor:
-            for job in batch:
-                try:
-                    # A savepoint per write: one that fails (an unknown conversation) undoes only itself.
-                    with transaction.atomic(using=self.alias):
-                        outcomes.append((True, job.write(cursor, self.alias)))
-                except Exception as exc:  # noqa: BLE001 (handed to the writer's caller through its future)
-                    outcomes.append((False, exc))
-        return outcomes
+    def _cursor(self) -> _QmarkCursor:
+        connection = connections[self.alias]
+        connection.ensure_connection()
+        # The sqlite3 cursor itself: Django's wrapper rewrites the placeholders with a regex at every execute.
+        return _QmarkCursor(connection.connection.cursor())
+
+    def _attempt_batch(self, batch: list[_Job[Any]]) -> list[tuple[bool, Any]]:
+        with transaction.atomic(using=self.alias):
+            cursor = self._cursor()
+            return [(True, job.write(cursor, self.alias)) for job in batch]
+
+    def _attempt_one(self, job: _Job[Any]) -> tuple[bool, Any]:
+        try:
+            with transaction.atomic(using=self.alias):
+                return True, job.write(self._cursor(), self.alias)
+        except (OperationalError, InterfaceError):
+            raise  # the connection's fault: retried
+        except Exception as exc:  # noqa: BLE001 (handed to the writer's caller through its future)
+            return False, exc
 
     def _commit(self, batch: list[_Job[Any]]) -> None:
         connection = connections[self.alias]
         try:
             # A batch whose connection failed did not commit: it is written again on a fresh one (dbretry).
-            outcomes = retrying(lambda: self._attempt(batch))
-        except Exception as exc:  # noqa: BLE001 (the commit failed for good: every write of the batch is lost)
-            # A broken connection must not poison every later write: the next batch reopens it.
+            outcomes = retrying(lambda: self._attempt_batch(batch))
+        except (OperationalError, InterfaceError) as exc:
+            # Still failing after the retries: every write of the batch is lost. A broken connection must not
+            # poison every later write: the next batch reopens it.
             connection.close()
             for job in batch:
                 job.future.set_exception(exc)
             return
+        except Exception:  # noqa: BLE001 (one write failed, an unknown conversation: the batch rolled back)
+            # Each write again in a transaction of its own, so that only the failing one fails.
+            outcomes = []
+            for job in batch:
+                try:
+                    outcomes.append(retrying(partial(self._attempt_one, job)))
+                except Exception as exc:  # noqa: BLE001 (given up after the retries)
+                    connection.close()
+                    outcomes.append((False, exc))
         self.batches += 1
         for job, (ok, value) in zip(batch, outcomes, strict=True):
             if ok:
                 job.future.set_result(value)
             else:
                 job.future.set_exception(value)
+
+
+class _QmarkCursor:
+    """A sqlite3 cursor that takes the ``%s`` placeholders of ``rows``' statements (translated once each)."""
+
+    _translated: dict[str, str] = {}
+
+    def __init__(self, cursor: Any) -> None:
+        self._cursor = cursor
+
+    def execute(self, sql: str, params: Any = ()) -> Any:
+        qmark = self._translated.get(sql)
+        if qmark is None:
+            # rows' statements hold no literal "%": each %s is a placeholder.
+            qmark = self._translated[sql] = sql.replace("%s", "?")
+        return self._cursor.execute(qmark, params)
+
+    def fetchone(self) -> Any:
+        return self._cursor.fetchone()
+
+    def fetchall(self) -> Any:
+        return self._cursor.fetchall()
 
 
 class ReleasingWriter:

@@ -6,7 +6,7 @@ from django.contrib import messages
 from django.db import connections
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.middleware.csrf import get_token
-from django.urls import path
+from django.urls import get_script_prefix, path
 
 # The connection wrappers the sync view queried through ("housekeeping": a file database Django really closes).
 queried: list[object] = []
@@ -59,6 +59,10 @@ async def stream(request: HttpRequest) -> StreamingHttpResponse:
     return StreamingHttpResponse(body())
 
 
+async def prefix(request: HttpRequest) -> HttpResponse:
+    return HttpResponse(get_script_prefix())
+
+
 async def failing(request: HttpRequest) -> HttpResponse:
     raise ValueError("a view that fails")
 
@@ -74,4 +78,5 @@ urlpatterns = [
     path("message/", message_add),
     path("stream/", stream),
     path("failing/", failing),
+    path("prefix/", prefix),
 ]

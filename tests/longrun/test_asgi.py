@@ -240,3 +240,28 @@ async def test_a_failing_shutdown_hook_does_not_stop_the_others(site, hooks):
     sent = await lifespan(ASGIHandler(), "lifespan.startup", "lifespan.shutdown")
     assert sent[-1] == {"type": "lifespan.shutdown.complete"}
     assert ran == ["drained"]
+
+
+async def test_the_script_prefix_is_the_scope_s_root_path_and_back_to_the_root_after(site):
+    handler = ASGIHandler()
+    sent: list[dict] = []
+    inbox = [{"type": "http.request", "body": b""}]
+
+    async def receive():
+        return inbox.pop() if inbox else await asyncio.Event().wait()
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "path": "/app/prefix/",
+        "root_path": "/app",
+        "headers": [(b"host", b"127.0.0.1")],
+        "query_string": b"",
+    }
+    await handler(scope, receive, send)
+    assert sent[-1]["body"] == b"/app/"
+    response = await asgi_request(handler, "GET", "/prefix/")
+    assert response.body == b"/"

@@ -1,4 +1,4 @@
-"""The lean parse of the async stream gives what the SDK's models give, and fails as the SDK fails, fault by fault."""
+"""The async path's lean calls give what the SDK's create gives, and fail as it fails, fault by fault."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import openai
 import pytest
 from openai import AsyncOpenAI, DefaultAioHttpClient
 
-from llm_app.services.chunks import achunks, chunk_text, chunk_usage_tokens
+from llm_app.services.upstream import achunks, areply, astream, chunk_text, chunk_usage_tokens, reply_text
 
 MESSAGES = [{"role": "user", "content": "Hello"}]
 
@@ -43,10 +43,8 @@ async def through_models(client: AsyncOpenAI, model: str) -> tuple[list[str], in
 
 async def through_dicts(client: AsyncOpenAI, model: str) -> tuple[list[str], int | None]:
     texts, usage = [], None
-    stream = await client.chat.completions.create(
-        model=model, messages=MESSAGES, stream=True, stream_options={"include_usage": True}
-    )
-    async for data in achunks(stream):
+    body = {"model": model, "messages": MESSAGES, "stream": True, "stream_options": {"include_usage": True}}
+    async for data in achunks(await astream(client, body)):
         usage = chunk_usage_tokens(data) or usage
         if text := chunk_text(data):
             texts.append(text)
@@ -66,7 +64,32 @@ async def test_a_normal_reply_gives_the_same_tokens_and_usage(client, fast_simul
     assert (len(texts), usage) == (fast_simulator.tokens, fast_simulator.tokens)
 
 
-@pytest.mark.parametrize("fault", ["fault:500", "fault:429", "fault:stall", "fault:cut", "fault:malformed"])
+async def whole_through_models(client: AsyncOpenAI, model: str) -> tuple[str, int | None]:
+    reply = await client.chat.completions.create(model=model, messages=MESSAGES)
+    return reply.choices[0].message.content or "", reply.usage.completion_tokens if reply.usage else None
+
+
+async def whole_through_json(client: AsyncOpenAI, model: str) -> tuple[str, int | None]:
+    data = await areply(client, {"model": model, "messages": MESSAGES})
+    return reply_text(data), chunk_usage_tokens(data)
+
+
+async def test_a_whole_reply_gives_the_same_text_and_usage(client, fast_simulator):
+    assert await whole_through_json(client, "simulator") == await whole_through_models(client, "simulator")
+
+
+FAULTS = ["fault:500", "fault:429", "fault:stall", "fault:cut", "fault:malformed"]
+
+
+@pytest.mark.parametrize("fault", FAULTS)
+async def test_a_whole_reply_fails_on_each_fault_as_create_fails(client, fault):
+    theirs = await outcome(whole_through_models, client, fault)
+    ours = await outcome(whole_through_json, client, fault)
+    assert isinstance(theirs, type) and issubclass(theirs, Exception), theirs
+    assert ours is theirs
+
+
+@pytest.mark.parametrize("fault", FAULTS)
 async def test_each_fault_fails_as_the_sdk_fails(client, fault):
     theirs = await outcome(through_models, client, fault)
     ours = await outcome(through_dicts, client, fault)
