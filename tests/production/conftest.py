@@ -56,9 +56,10 @@ def redis_url() -> str:
 @contextmanager
 def two_processes(
     server: str, directory: Path, *, redis_url: str, llm_url: str, rate_limit: str
-) -> Iterator[tuple[str, str]]:
+) -> Iterator[tuple[str, str, dict[str, str]]]:
     """Two ``server`` processes on one migrated SQLite file and one Redis (under a key prefix of their own), with
-    ``LLM_RATE_LIMIT`` and the client's address read from X-Real-IP, as behind docs/deployment.md's proxy."""
+    ``LLM_RATE_LIMIT`` and the client's address read from X-Real-IP, as behind docs/deployment.md's proxy; yields
+    both URLs and their environment."""
     from llm_app.server_env import migrated_sqlite_env
     from tests.e2e.conftest import running_server
 
@@ -72,4 +73,4 @@ def two_processes(
         LLM_CLIENT_IP_HEADER="X-Real-IP",
     )
     with running_server(server, env) as first, running_server(server, env) as second:
-        yield first, second
+        yield first, second, env

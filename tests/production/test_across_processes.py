@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
+import subprocess
+import sys
 from collections.abc import Iterator
 
 import aiohttp
 import pytest
 import websockets
 
+from tests.e2e.conftest import ROOT
 from tests.production.conftest import two_processes
 
 pytestmark = [pytest.mark.redis, pytest.mark.e2e]
@@ -23,13 +27,19 @@ RATE = 3
 
 
 @pytest.fixture(scope="module")
-def two_servers(tmp_path_factory, redis_url, slow_simulator) -> Iterator[tuple[str, str]]:
-    """Two daphne processes on one database and one Redis, with LLM_RATE_LIMIT at 3 a minute."""
+def two_servers_and_env(tmp_path_factory, redis_url, slow_simulator) -> Iterator[tuple[str, str, dict[str, str]]]:
+    """Two daphne processes on one database and one Redis, with LLM_RATE_LIMIT at 3 a minute; their environment."""
     directory = tmp_path_factory.mktemp("two-processes")
     with two_processes(
         "daphne", directory, redis_url=redis_url, llm_url=slow_simulator.url, rate_limit=f"{RATE}/min"
-    ) as urls:
-        yield urls
+    ) as started:
+        yield started
+
+
+@pytest.fixture(scope="module")
+def two_servers(two_servers_and_env) -> tuple[str, str]:
+    first, second, _env = two_servers_and_env
+    return first, second
 
 
 def as_client(address: str) -> dict[str, str]:
@@ -101,3 +111,51 @@ def test_a_socket_idle_longer_than_the_channel_layers_blocking_read_still_works(
             return await receive(socket, "done")
 
     assert asyncio.run(scenario())["status"] == "complete"
+
+
+STAFF, PASSWORD = "ops", "ops-password-1"
+
+
+def make_staff(env: dict[str, str]) -> None:
+    """A staff account in the processes' database, made the way an operator makes one."""
+    subprocess.run(
+        [sys.executable, "manage.py", "createsuperuser", "--noinput", "--username", STAFF, "--email", "o@example.com"],
+        cwd=ROOT,
+        env={**env, "DJANGO_SUPERUSER_PASSWORD": PASSWORD},
+        check=True,
+        capture_output=True,
+    )
+
+
+async def log_in(base: str) -> str:
+    """Logs in to the admin of ``base``; returns the session cookie."""
+    # unsafe: aiohttp's jar otherwise keeps no cookie from a bare IP address such as 127.0.0.1.
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as session:
+        async with session.get(base + "/admin/login/") as page:
+            token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', await page.text()).group(1)
+        form = {"username": STAFF, "password": PASSWORD, "csrfmiddlewaretoken": token, "next": "/admin/"}
+        async with session.post(base + "/admin/login/", data=form, allow_redirects=False) as reply:
+            assert reply.status == 302, await reply.text()
+        return next(c.value for c in session.cookie_jar if c.key == "sessionid")
+
+
+async def dashboard_socket_accepts(base: str, cookie: str | None) -> bool:
+    """Whether the dashboard's socket on ``base`` accepts a client with session ``cookie`` and sends it figures."""
+    headers = {"Cookie": f"sessionid={cookie}"} if cookie else {}
+    url = base.replace("http", "ws", 1) + "/ws/admin/dashboard/"
+    try:
+        async with websockets.connect(url, origin=base, additional_headers=headers) as socket:
+            await asyncio.wait_for(socket.recv(), 10)
+            return True
+    except websockets.InvalidStatus as refused:
+        # A consumer that closes before accepting: daphne refuses the handshake with 403.
+        assert refused.response.status_code == 403
+        return False
+
+
+def test_the_dashboard_admits_a_session_made_on_another_process_and_refuses_anonymous_ones(two_servers_and_env):
+    first, second, env = two_servers_and_env
+    make_staff(env)
+    cookie = asyncio.run(log_in(first))
+    assert asyncio.run(dashboard_socket_accepts(second, cookie))
+    assert not asyncio.run(dashboard_socket_accepts(second, None))

@@ -42,7 +42,7 @@ def deployment(tmp_path_factory, redis_url, slow_simulator) -> Iterator[Deployme
     directory = tmp_path_factory.mktemp("proxy")
     with two_processes(
         "uvicorn", directory, redis_url=redis_url, llm_url=slow_simulator.url, rate_limit=f"{RATE}/min"
-    ) as (first, second):
+    ) as (first, second, _env):
         upstreams = [url.removeprefix("http://") for url in (first, second)]
         with running_nginx(SITE, upstreams=upstreams) as proxy:
             yield Deployment(proxy=proxy, upstreams=(first, second))
