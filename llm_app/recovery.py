@@ -146,7 +146,7 @@ class _Sweeper:
         self._running = False
 
     def poke(self) -> None:
-        """Called as each call is recorded: cheap (a clock read), never blocks on the sweep itself."""
+        """Runs as each call is recorded: cheap (a clock read); never waits for the sweep itself."""
         now = time.monotonic()
         with self._lock:
             due = self._last is None or now - self._last >= settings.LLM_ORPHAN_SWEEP_S

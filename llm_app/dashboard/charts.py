@@ -70,10 +70,17 @@ def _frame(
             f"{_fmt(top * fraction)}{escape(unit)}</text>"
         )
     if labels:
-        for index in sorted({0, len(labels) // 2, len(labels) - 1}):
+        last = len(labels) - 1
+        for index in sorted({0, len(labels) // 2, last}):
             x = _x(index, len(labels), width)
+            # The first and last labels are anchored inward, so that neither is cut at the plot's edge.
+            anchor = "middle"
+            if last and index == 0:
+                anchor, x = "start", LEFT
+            elif last and index == last:
+                anchor, x = "end", width - RIGHT
             parts.append(
-                f'<text class="axis" x="{x:.1f}" y="{HEIGHT - 8}" text-anchor="middle">{escape(labels[index])}</text>'
+                f'<text class="axis" x="{x:.1f}" y="{HEIGHT - 8}" text-anchor="{anchor}">{escape(labels[index])}</text>'
             )
     return parts
 
@@ -147,7 +154,7 @@ def history_charts(history: History) -> dict[str, SafeString]:
     return {
         "latency": line_chart(
             f"chart-latency-{name}",
-            f"Latency per {_width(history)} (complete calls)",
+            f"Latency per {_width(history)} (calls that completed)",
             labels,
             [
                 Series("p50", [b.latency_p50 for b in history.buckets], "s-p50"),

@@ -36,8 +36,14 @@ def on_call_finished(
     publisher.ensure_started()
 
 
+def on_call_rejected(sender: Any, *, path: str, **kwargs: Any) -> None:
+    tracker.call_rejected(path=path)
+    publisher.ensure_started()
+
+
 def subscribe() -> None:
     """Connects the receivers (idempotent) and counts database connections from now on."""
     signals.call_started.connect(on_call_started, dispatch_uid="llm_app.dashboard.live.started")
     signals.call_finished.connect(on_call_finished, dispatch_uid="llm_app.dashboard.live.finished")
+    signals.call_rejected.connect(on_call_rejected, dispatch_uid="llm_app.dashboard.live.rejected")
     track_connections()

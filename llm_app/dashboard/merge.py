@@ -34,8 +34,10 @@ class Figures(TypedDict):
     finished: int
     errors: int
     cancelled: int
+    rejected: int  # turned away by LLM_MAX_IN_FLIGHT: never started, so not among ``finished``
     error_rate: float
     cancel_rate: float
+    reject_rate: float  # of the calls asked for in the window: finished ones and rejected ones
     cancelled_upstream: dict[str, int]  # "total" and each path
     threads: int
     db_connections: int
@@ -66,6 +68,8 @@ def merge(snapshots: Sequence[Snapshot]) -> Figures:
     finished = sum(int(s["finished"]) for s in snapshots)
     errors = sum(int(s["errors"]) for s in snapshots)
     cancelled = sum(int(s["cancelled"]) for s in snapshots)
+    # .get: a process still running code from before rejections were counted publishes none.
+    rejected = sum(int(s.get("rejected", 0)) for s in snapshots)
     tokens = sum(int(s["tokens"]) for s in snapshots)
     ttft = [x for s in snapshots for x in s["ttft_samples"]]
     latency = [x for s in snapshots for x in s["latency_samples"]]
@@ -91,8 +95,10 @@ def merge(snapshots: Sequence[Snapshot]) -> Figures:
         finished=finished,
         errors=errors,
         cancelled=cancelled,
+        rejected=rejected,
         error_rate=_rate(errors, finished),
         cancel_rate=_rate(cancelled, finished),
+        reject_rate=_rate(rejected, finished + rejected),
         cancelled_upstream={"total": sum(cancelled_total.values()), **cancelled_total},
         threads=sum(int(s["threads"] or 0) for s in snapshots),
         db_connections=sum(int(s["db_connections"] or 0) for s in snapshots),

@@ -45,6 +45,7 @@ class Snapshot(TypedDict):
     finished: int  # in the window
     errors: int
     cancelled: int
+    rejected: int  # in the window: turned away by LLM_MAX_IN_FLIGHT, never started
     tokens: int
     ttft_samples: list[float]
     latency_samples: list[float]  # complete calls only
@@ -71,8 +72,8 @@ class _Finished:
     tokens: int
 
 
-# One event, queued for the next drain: ("start", call_id, at, path, interface, model) or
-# ("finish", call_id, at, status, ttft_ms, duration_ms, tokens).
+# One event, queued for the next drain: ("start", call_id, at, path, interface, model),
+# ("finish", call_id, at, status, ttft_ms, duration_ms, tokens) or ("reject", None, at, path).
 _Event = tuple[Any, ...]
 
 
@@ -86,6 +87,7 @@ class Tracker:
         self._lock = threading.Lock()
         self._running: dict[int, _Running] = {}
         self._finished: deque[_Finished] = deque()
+        self._rejected: deque[float] = deque()  # when each rejection was counted
         self._cancelled_total = dict.fromkeys(PATHS, 0)
         self._interface = "none"
 
@@ -99,6 +101,11 @@ class Tracker:
     ) -> None:
         """Moves a call from in flight to the window, whatever its ending; never blocks."""
         self._pending.append(("finish", call_id, self._clock(), str(status), ttft_ms, duration_ms, tokens))
+        self._bound_pending()
+
+    def call_rejected(self, *, path: str) -> None:
+        """Counts a call the in-flight cap turned away (it was never in flight); never blocks."""
+        self._pending.append(("reject", None, self._clock(), str(path)))
         self._bound_pending()
 
     def _bound_pending(self) -> None:
@@ -116,6 +123,8 @@ class Tracker:
                 _, call_id, at, path, interface, model = event
                 self._running[call_id] = _Running(path=path, interface=interface, model=model, started=at)
                 self._interface = interface
+            elif event[0] == "reject":
+                self._rejected.append(event[2])
             else:
                 _, call_id, at, status, ttft_ms, duration_ms, tokens = event
                 running = self._running.pop(call_id, None)
@@ -129,6 +138,8 @@ class Tracker:
         horizon = self._clock() - self.window_s
         while self._finished and self._finished[0].at < horizon:
             self._finished.popleft()
+        while self._rejected and self._rejected[0] < horizon:
+            self._rejected.popleft()
 
     @property
     def interface(self) -> str:
@@ -144,7 +155,7 @@ class Tracker:
         """Whether calls are in flight or finished inside the window."""
         with self._lock:
             self._drain()
-            return bool(self._running) or bool(self._finished)
+            return bool(self._running) or bool(self._finished) or bool(self._rejected)
 
     def snapshot(self, *, threads: int | None = None, db_connections: int | None = None) -> Snapshot:
         """This process's figures, ready to publish and merge; drains the queue (not on the event loop)."""
@@ -152,6 +163,7 @@ class Tracker:
             self._drain()
             running = list(self._running.values())
             finished = list(self._finished)
+            rejected = len(self._rejected)
             cancelled_total = dict(self._cancelled_total)
         in_flight = dict.fromkeys(PATHS, 0)
         by_interface = dict.fromkeys(INTERFACES, 0)
@@ -170,6 +182,7 @@ class Tracker:
             finished=len(finished),
             errors=sum(1 for f in finished if f.status == "error"),
             cancelled=sum(1 for f in finished if f.status == "cancelled"),
+            rejected=rejected,
             tokens=sum(f.tokens for f in finished),
             ttft_samples=[f.ttft_ms for f in recent if f.ttft_ms is not None],
             latency_samples=[f.duration_ms for f in recent if f.status == "complete"],
@@ -184,6 +197,7 @@ class Tracker:
             self._pending.clear()
             self._running.clear()
             self._finished.clear()
+            self._rejected.clear()
             self._cancelled_total = dict.fromkeys(PATHS, 0)
             self._interface = "none"
 

@@ -60,19 +60,11 @@ class UpstreamError(Exception):
         self.retry_after = retry_after  # seconds, passed on from an upstream 429's Retry-After
 
 
-def _refused(exc: BaseException | None) -> bool:
-    # The SDK's aiohttp transport reports a refused connection as a ConnectTimeout; the cause chain tells the truth.
+def _caused_by(exc: BaseException | None, causes: type[BaseException] | tuple[type[BaseException], ...]) -> bool:
+    # The SDK's aiohttp transport reports a refused connection, and one closed mid-reply, as a ConnectTimeout;
+    # the cause chain tells the truth.
     while exc is not None:
-        if isinstance(exc, ConnectionRefusedError):
-            return True
-        exc = exc.__cause__ or exc.__context__
-    return False
-
-
-def _dropped(exc: BaseException | None) -> bool:
-    # The SDK's aiohttp transport reports a connection closed mid-reply as a ConnectTimeout too; the chain tells.
-    while exc is not None:
-        if isinstance(exc, _DROPPED):
+        if isinstance(exc, causes):
             return True
         exc = exc.__cause__ or exc.__context__
     return False
@@ -103,13 +95,13 @@ def describe_failure(exc: BaseException) -> tuple[int, str]:
         wait = retry_after(exc)
         when = f"retry after {wait} s" if wait is not None else "retry later"
         return 503, f"The LLM at {base} is rate-limiting this server (HTTP 429): {when}."
-    if _refused(exc):
+    if _caused_by(exc, ConnectionRefusedError):
         return (
             502,
             f"Could not reach the LLM at {base}: is it running?"
             " (./run serve starts the simulator; check LLM_BASE_URL.)",
         )
-    if _dropped(exc):
+    if _caused_by(exc, _DROPPED):
         return 502, f"The LLM at {base} closed the connection before the reply ended. Try again."
     if isinstance(exc, openai.APITimeoutError | httpx2.TimeoutException | TimeoutError):
         return (

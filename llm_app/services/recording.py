@@ -183,7 +183,9 @@ def reject(
 ) -> int:
     """Records, from sync code, a call turned away by the in-flight cap: one LLMCall row, status rejected."""
     rejection = Rejection(conversation_id, path, interface, model, waited_ms, error)
-    return int(writers.sync_writer().run(partial(rows.write_rejection, rejection=rejection)))
+    call_id = int(writers.sync_writer().run(partial(rows.write_rejection, rejection=rejection)))
+    _announce_rejection(call_id, rejection)
+    return call_id
 
 
 async def areject(
@@ -199,4 +201,16 @@ async def areject(
         )
     )
     # Shielded like afinish: the client may be gone already; the rejection is still recorded.
-    return int(await asyncio.shield(write))
+    call_id = int(await asyncio.shield(write))
+    _announce_rejection(call_id, rejection)
+    return call_id
+
+
+def _announce_rejection(call_id: int, rejection: Rejection) -> None:
+    signals.call_rejected.send(
+        sender=CallRecord,
+        call_id=call_id,
+        path=rejection.path,
+        interface=rejection.interface,
+        waited_ms=rejection.waited_ms,
+    )

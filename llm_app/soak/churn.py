@@ -98,7 +98,10 @@ async def websocket(
     with _Opened(tally):
         # A reply that never ends must show as a failure, not hang the run: no gap between messages is this long.
         async with session.ws_connect(
-            target.ws, headers={"Origin": target.base}, autoping=True, receive_timeout=STALL_S
+            target.ws,
+            headers={"Origin": target.base},
+            autoping=True,
+            timeout=aiohttp.ClientWSTimeout(ws_receive=STALL_S),
         ) as socket:
             await socket.send_json({"type": "prompt", "id": "p", "prompt": prompt})
             tokens = 0

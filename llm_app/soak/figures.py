@@ -80,6 +80,15 @@ def read_probe(path: Path) -> LoopFigures:
     return LoopFigures(**{f.name: last.get(f.name) for f in fields(LoopFigures)})
 
 
+def read_task_kinds(path: Path) -> list[tuple[str, int]]:
+    """What the server's tasks were running in the probe's last window, most common first."""
+    try:
+        lines = path.read_text().splitlines()
+    except FileNotFoundError:
+        return []
+    return [(str(kind), int(count)) for kind, count in json.loads(lines[-1]).get("task_kinds", [])] if lines else []
+
+
 @dataclass(frozen=True, slots=True)
 class Sample:
     """One row of the soak's CSV."""

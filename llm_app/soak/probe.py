@@ -13,6 +13,7 @@ import asyncio
 import json
 import os
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, MutableMapping
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,11 @@ ASGIApp = Callable[[Scope, Callable[[], Awaitable[Any]], Callable[[Any], Awaitab
 
 def _percentile(ordered: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered)) - 1))]
+
+
+def _task_kinds(loop: asyncio.AbstractEventLoop, most: int = 5) -> list[tuple[str, int]]:
+    kinds = Counter(getattr(task.get_coro(), "__qualname__", "?") for task in asyncio.all_tasks(loop))
+    return kinds.most_common(most)
 
 
 class LoopSampler:
@@ -60,6 +66,8 @@ class LoopSampler:
                     "lag_p99_ms": round(_percentile(ordered, 99), 2),
                     "lag_max_ms": round(ordered[-1], 2),
                     "tasks": len(asyncio.all_tasks(loop)),
+                    # What the tasks are running, most common first: the first place to look when they pile up.
+                    "task_kinds": _task_kinds(loop),
                 }
                 lags, window_end = [], loop.time() + self.interval_s
                 # A file append is quick, but not for the loop to do: it is what is being measured.

@@ -34,8 +34,9 @@ def _values(samples: Sequence[Sample], name: str) -> list[float]:
 
 
 def start_and_end(samples: Sequence[Sample], *, window_s: float = 60.0) -> dict[str, tuple[float, float]]:
-    """Each figure's median over the first and over the last ``window_s`` of the load (after the ramp)."""
-    loaded = [s for s in samples if s.streams_open > 0] or list(samples)
+    """Each figure's median over the first and over the last ``window_s`` of the full load (after the ramp)."""
+    peak = max((s.streams_open for s in samples), default=0)
+    loaded = [s for s in samples if peak and s.streams_open >= 0.9 * peak] or list(samples)
     first, last = loaded[0].elapsed_s, loaded[-1].elapsed_s
     head = [s for s in loaded if s.elapsed_s <= first + window_s]
     tail = [s for s in loaded if s.elapsed_s >= last - window_s]

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from llm_app.server_env import ROOT, migrate, server_env, sqlite_url
 from llm_app.soak.churn import Tally, Target, churn
-from llm_app.soak.figures import DatabaseTarget, ProcessFigures, Sample, read_probe, read_process
+from llm_app.soak.figures import DatabaseTarget, ProcessFigures, Sample, read_probe, read_process, read_task_kinds
 from llm_app.soak.probe import INTERVAL_ENV, PROBE_ENV
 from longrun.servers import running_server
 from longrun.simulator import SimulatorConfig, SimulatorProcess
@@ -139,7 +139,7 @@ class SoakResult:
     calls_without_text: int
     load_average: tuple[float, float, float]
     started_at: float
-    notes: list[str] = field(default_factory=list)
+    idle_task_kinds: list[tuple[str, int]] = field(default_factory=list)
 
 
 async def soak(
@@ -188,4 +188,5 @@ async def soak(
         calls_without_text=await asyncio.to_thread(running.calls_without_text),
         load_average=os.getloadavg(),
         started_at=started_at,
+        idle_task_kinds=await asyncio.to_thread(read_task_kinds, running.probe),
     )

@@ -130,3 +130,11 @@ async def test_a_rejected_call_that_continued_a_conversation_is_linked_to_it(cap
     rejected = await LLMCall.objects.aget(status="rejected")
     assert rejected.conversation_id == conversation
     assert await Message.objects.filter(conversation_id=conversation).acount() == 2
+
+
+async def test_a_rejected_call_reaches_the_live_dashboards_figures(capped):
+    from llm_app.dashboard.tracker import tracker
+
+    tracker.reset()
+    await k_running_then_m_more(["/api/async/stream"] * K, ["/api/async/complete"] * M)
+    assert tracker.snapshot()["rejected"] == M

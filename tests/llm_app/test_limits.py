@@ -51,6 +51,16 @@ def test_a_waiting_thread_gives_up_after_its_timeout_and_leaves_the_queue():
     assert (cap.in_flight, cap.waiting) == (1, 0)
 
 
+async def full_with_a_waiter():
+    """A cap of one, its slot held, and a coroutine queued for it: (cap, held slot, the waiting task)."""
+    cap = InFlightCap(1)
+    held = cap.acquire(timeout=0)
+    waiting = asyncio.create_task(cap.aacquire(timeout=10))
+    while cap.waiting < 1:
+        await asyncio.sleep(0.001)
+    return cap, held, waiting
+
+
 async def test_waiters_are_served_in_arrival_order_whatever_their_kind():
     cap = InFlightCap(1)
     held = cap.acquire(timeout=0)
@@ -87,11 +97,7 @@ async def test_waiters_are_served_in_arrival_order_whatever_their_kind():
 
 
 async def test_a_newcomer_does_not_jump_the_queue_when_a_slot_frees():
-    cap = InFlightCap(1)
-    held = cap.acquire(timeout=0)
-    waiting = asyncio.create_task(cap.aacquire(timeout=10))
-    while cap.waiting < 1:
-        await asyncio.sleep(0.001)
+    cap, held, waiting = await full_with_a_waiter()
     held.release()
     # The slot went to the waiter as it was released: it was never free for this newcomer to take.
     assert cap.acquire(timeout=0) is None
@@ -100,11 +106,7 @@ async def test_a_newcomer_does_not_jump_the_queue_when_a_slot_frees():
 
 
 async def test_a_coroutine_cancelled_while_waiting_leaves_the_queue_and_takes_no_slot():
-    cap = InFlightCap(1)
-    held = cap.acquire(timeout=0)
-    waiting = asyncio.create_task(cap.aacquire(timeout=10))
-    while cap.waiting < 1:
-        await asyncio.sleep(0.001)
+    cap, held, waiting = await full_with_a_waiter()
     waiting.cancel()
     with pytest.raises(asyncio.CancelledError):
         await waiting
@@ -114,11 +116,7 @@ async def test_a_coroutine_cancelled_while_waiting_leaves_the_queue_and_takes_no
 
 
 async def test_a_slot_granted_to_a_coroutine_cancelled_before_it_ran_is_handed_on():
-    cap = InFlightCap(1)
-    held = cap.acquire(timeout=0)
-    waiting = asyncio.create_task(cap.aacquire(timeout=10))
-    while cap.waiting < 1:
-        await asyncio.sleep(0.001)
+    cap, held, waiting = await full_with_a_waiter()
     # Granted and cancelled in the same turn of the loop: the waiter never used the slot.
     held.release()
     waiting.cancel()

@@ -105,12 +105,25 @@ def post(client, url):
     return client.post(url, data=json.dumps({"prompt": "Hi", "max_tokens": 2}), content_type="application/json")
 
 
+def answered(response) -> int:
+    """The status, after reading a stream to its end as a client would (the call ends, its rows are final)."""
+    if response.streaming:
+        b"".join(response.streaming_content)
+    return response.status_code
+
+
+async def aanswered(response) -> int:
+    if response.streaming:
+        b"".join([chunk async for chunk in response.streaming_content])
+    return response.status_code
+
+
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("url", ["/api/sync/complete", "/api/sync/stream"])
 def test_the_sync_endpoints_answer_429_with_retry_after_past_the_rate(llm, settings, fresh_windows, url):
     settings.LLM_RATE_LIMIT = "2/min"
     client = Client()
-    statuses = [post(client, url).status_code for _ in range(2)]
+    statuses = [answered(post(client, url)) for _ in range(2)]
     refused = post(client, url)
     assert statuses == [200, 200]
     assert refused.status_code == 429
@@ -126,7 +139,7 @@ async def test_the_async_endpoints_answer_429_with_retry_after_past_the_rate(
 ):
     settings.LLM_RATE_LIMIT = "2/min"
     client = AsyncClient()
-    statuses = [(await post(client, url)).status_code for _ in range(2)]
+    statuses = [await aanswered(await post(client, url)) for _ in range(2)]
     refused = await post(client, url)
     assert statuses == [200, 200]
     assert refused.status_code == 429
@@ -139,7 +152,7 @@ def test_every_generation_endpoint_shares_one_count_per_client(llm, settings, fr
     settings.LLM_RATE_LIMIT = "2/min"
     client = Client()
     assert post(client, "/api/sync/complete").status_code == 200
-    assert post(client, "/api/sync/stream").status_code == 200
+    assert answered(post(client, "/api/sync/stream")) == 200
     assert post(client, "/api/async/complete").status_code == 429
 
 

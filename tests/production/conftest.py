@@ -10,6 +10,8 @@ import os
 import socket
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 
@@ -49,3 +51,25 @@ def postgres_database() -> Iterator[str]:
 def redis_url() -> str:
     _require("127.0.0.1", 6379, "Redis", "bash .ci/run starts it, or redis-server --daemonize yes")
     return REDIS_URL
+
+
+@contextmanager
+def two_processes(
+    server: str, directory: Path, *, redis_url: str, llm_url: str, rate_limit: str
+) -> Iterator[tuple[str, str]]:
+    """Two ``server`` processes on one migrated SQLite file and one Redis (under a key prefix of their own), with
+    ``LLM_RATE_LIMIT`` and the client's address read from X-Real-IP, as behind docs/deployment.md's proxy."""
+    from llm_app.server_env import migrated_sqlite_env
+    from tests.e2e.conftest import running_server
+
+    env = migrated_sqlite_env(
+        directory,
+        llm_url=llm_url,
+        settings_module="project.settings_test",
+        REDIS_URL=redis_url,
+        REDIS_KEY_PREFIX=f"longrun-test-{uuid.uuid4().hex[:8]}",
+        LLM_RATE_LIMIT=rate_limit,
+        LLM_CLIENT_IP_HEADER="X-Real-IP",
+    )
+    with running_server(server, env) as first, running_server(server, env) as second:
+        yield first, second

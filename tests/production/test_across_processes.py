@@ -9,16 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import uuid
 from collections.abc import Iterator
-from contextlib import ExitStack
 
 import aiohttp
 import pytest
 import websockets
 
-from llm_app.server_env import migrated_sqlite_env
-from tests.e2e.conftest import running_server
+from tests.production.conftest import two_processes
 
 pytestmark = [pytest.mark.redis, pytest.mark.e2e]
 
@@ -28,19 +25,11 @@ RATE = 3
 @pytest.fixture(scope="module")
 def two_servers(tmp_path_factory, redis_url, slow_simulator) -> Iterator[tuple[str, str]]:
     """Two daphne processes on one database and one Redis, with LLM_RATE_LIMIT at 3 a minute."""
-    env = migrated_sqlite_env(
-        tmp_path_factory.mktemp("two-processes"),
-        llm_url=slow_simulator.url,
-        settings_module="project.settings_test",
-        REDIS_URL=redis_url,
-        REDIS_KEY_PREFIX=f"longrun-test-{uuid.uuid4().hex[:8]}",
-        LLM_RATE_LIMIT=f"{RATE}/min",
-        LLM_CLIENT_IP_HEADER="X-Real-IP",
-    )
-    with ExitStack() as stack:
-        first = stack.enter_context(running_server("daphne", env))
-        second = stack.enter_context(running_server("daphne", env))
-        yield first, second
+    directory = tmp_path_factory.mktemp("two-processes")
+    with two_processes(
+        "daphne", directory, redis_url=redis_url, llm_url=slow_simulator.url, rate_limit=f"{RATE}/min"
+    ) as urls:
+        yield urls
 
 
 def as_client(address: str) -> dict[str, str]:

@@ -12,19 +12,17 @@ from __future__ import annotations
 
 import asyncio
 import json
-import uuid
 from collections.abc import Iterator
-from contextlib import ExitStack
 from dataclasses import dataclass
 
 import aiohttp
 import pytest
 import websockets
 
-from llm_app.server_env import migrated_sqlite_env
 from longrun.loadgen.clients import RequestResult, post_sse
 from longrun.proxy import running_nginx
-from tests.e2e.conftest import ROOT, running_server
+from tests.e2e.conftest import ROOT
+from tests.production.conftest import two_processes
 
 pytestmark = [pytest.mark.e2e, pytest.mark.redis]
 
@@ -41,21 +39,13 @@ class Deployment:
 
 @pytest.fixture(scope="module")
 def deployment(tmp_path_factory, redis_url, slow_simulator) -> Iterator[Deployment]:
-    env = migrated_sqlite_env(
-        tmp_path_factory.mktemp("proxy"),
-        llm_url=slow_simulator.url,
-        settings_module="project.settings_test",
-        REDIS_URL=redis_url,
-        REDIS_KEY_PREFIX=f"longrun-test-{uuid.uuid4().hex[:8]}",
-        LLM_RATE_LIMIT=f"{RATE}/min",
-        LLM_CLIENT_IP_HEADER="X-Real-IP",
-    )
-    with ExitStack() as stack:
-        first = stack.enter_context(running_server("uvicorn", env))
-        second = stack.enter_context(running_server("uvicorn", env))
+    directory = tmp_path_factory.mktemp("proxy")
+    with two_processes(
+        "uvicorn", directory, redis_url=redis_url, llm_url=slow_simulator.url, rate_limit=f"{RATE}/min"
+    ) as (first, second):
         upstreams = [url.removeprefix("http://") for url in (first, second)]
-        proxy = stack.enter_context(running_nginx(SITE, upstreams=upstreams))
-        yield Deployment(proxy=proxy, upstreams=(first, second))
+        with running_nginx(SITE, upstreams=upstreams) as proxy:
+            yield Deployment(proxy=proxy, upstreams=(first, second))
 
 
 def session_from(address: str) -> aiohttp.ClientSession:

@@ -85,17 +85,25 @@ def streaming_rows(site: Site) -> list[Any]:
     return site.rows("SELECT id FROM llm_app_llmcall WHERE status = 'streaming'")
 
 
-def test_sigterm_to_daphne_refuses_new_connections_and_saves_every_generation_as_cancelled(
-    site_factory, slow_upstream: Upstream
-) -> None:
-    names = ["async stream", "sync stream", "websocket", "async complete"]
-    with site_factory("daphne", LLM_BASE_URL=slow_upstream.url) as site:
+def terminate_during(
+    site_factory: Any, server: str, upstream: Upstream, names: list[str]
+) -> tuple[Site, dict[str, Outcome | BaseException], dict[str, str]]:
+    """Starts ``server``, the generations ``names``, then SIGTERM: the port must refuse at once."""
+    with site_factory(server, LLM_BASE_URL=upstream.url) as site:
         flight, prompts = start_generations(site, names)
         site.process.send_signal(signal.SIGTERM)
         assert refuses_connections(site)
         site.process.wait(timeout=30)
         outcomes = flight.join()
     assert streaming_rows(site) == []
+    return site, outcomes, prompts
+
+
+def test_sigterm_to_daphne_refuses_new_connections_and_saves_every_generation_as_cancelled(
+    site_factory, slow_upstream: Upstream
+) -> None:
+    names = ["async stream", "sync stream", "websocket", "async complete"]
+    site, outcomes, prompts = terminate_during(site_factory, "daphne", slow_upstream, names)
     for name in names:
         call = site.call_for(prompts[name])
         assert call.status == call.message_status == "cancelled", name
@@ -124,14 +132,9 @@ def test_sigterm_to_daphne_lets_a_sync_call_finish_in_its_thread_and_saves_it_co
 def test_sigterm_to_uvicorn_lets_running_streams_finish_and_cancels_sockets_with_their_text(
     site_factory, slow_upstream: Upstream
 ) -> None:
-    names = ["async stream", "sync stream", "websocket"]
-    with site_factory("uvicorn", LLM_BASE_URL=slow_upstream.url) as site:
-        flight, prompts = start_generations(site, names)
-        site.process.send_signal(signal.SIGTERM)
-        assert refuses_connections(site)
-        site.process.wait(timeout=30)
-        outcomes = flight.join()
-    assert streaming_rows(site) == []
+    site, outcomes, prompts = terminate_during(
+        site_factory, "uvicorn", slow_upstream, ["async stream", "sync stream", "websocket"]
+    )
     for name in ["async stream", "sync stream"]:
         outcome = outcomes[name]
         assert isinstance(outcome, Outcome) and outcome.end == "done", name

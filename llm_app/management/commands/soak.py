@@ -77,12 +77,14 @@ class Command(BaseCommand):
             "calls_without_text": result.calls_without_text,
             "load_average": result.load_average,
             "idle": asdict(result.samples[-1]),
+            "idle_task_kinds": result.idle_task_kinds,
         }
         stem.with_suffix(".json").write_text(json.dumps(summary, indent=2) + "\n")
         self.stdout.write("figure: start -> end (medians of the first and last minute under load)")
         for name, (start, end) in table.items():
             self.stdout.write(f"  {name:16s} {start:>10} -> {end}")
         self.stdout.write(f"idle after the load: {asdict(result.samples[-1])}")
+        self.stdout.write(f"tasks left once idle, by what they run: {result.idle_task_kinds}")
         self.stdout.write(f"outcomes: {dict(result.outcomes)}")
         self.stdout.write(
             f"rows: {dict(result.statuses)}; settled: {result.settled}; "

@@ -78,3 +78,13 @@ def test_the_merge_adds_every_process_and_pools_their_samples(tracker, clock):
 
 def test_percentile_of_nothing_is_none():
     assert percentile([], 50) is None
+
+
+def test_rejections_add_up_over_processes_as_a_share_of_the_calls_asked_for(clock):
+    first, second = Tracker(window_s=60.0, clock=clock), Tracker(window_s=60.0, clock=clock)
+    first.call_started(1, path="async", interface="asgi", model="m")
+    finish(first, 1)
+    first.call_rejected(path="async")
+    second.call_rejected(path="sync")
+    figures = merge([first.snapshot(), second.snapshot()])
+    assert (figures["finished"], figures["rejected"], figures["reject_rate"]) == (1, 2, round(2 / 3, 4))

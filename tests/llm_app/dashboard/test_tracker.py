@@ -91,3 +91,11 @@ def test_the_snapshot_names_the_process_and_its_interface(tracker):
     snapshot = tracker.snapshot()
     assert snapshot["pid"] > 0
     assert snapshot["interface"] == "asgi"
+
+
+def test_a_rejected_call_counts_in_the_window_without_ever_being_in_flight(tracker, clock):
+    tracker.call_rejected(path="async")
+    snapshot = tracker.snapshot()
+    assert (snapshot["rejected"], snapshot["finished"], sum(snapshot["in_flight"].values())) == (1, 0, 0)
+    clock.now += 61
+    assert tracker.snapshot()["rejected"] == 0

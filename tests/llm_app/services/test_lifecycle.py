@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from django.db import connections
 
 from llm_app.models import CallPath, Interface, LLMCall
 from llm_app.services import clients, lifecycle, recording, writers
@@ -18,6 +19,7 @@ def test_the_app_registers_its_warm_up_and_drain_with_the_server_s_start_and_sto
     assert lifecycle.drain in asgi._shutdown
 
 
+@pytest.mark.skipif(connections["default"].vendor != "sqlite", reason="the writer thread is SQLite's")
 async def test_the_warm_up_builds_the_client_and_starts_the_writer(llm):
     await lifecycle.warm()
     writer = writers.sync_writer()

@@ -19,6 +19,8 @@ from longrun.hops import count_hops
 
 pytestmark = pytest.mark.django_db(transaction=True)
 ROOT = Path(__file__).resolve().parents[3]
+# SQLiteWriter on the test database: in the run on PostgreSQL (./run test-postgres) it is not SQLite.
+on_sqlite = pytest.mark.skipif(connections["default"].vendor != "sqlite", reason="the test database is not SQLite")
 
 
 def start_write(prompt: str = "hi", conversation_id: int | None = None):
@@ -26,6 +28,7 @@ def start_write(prompt: str = "hi", conversation_id: int | None = None):
     return lambda cursor, alias: rows.write_start(cursor, alias, start=start)
 
 
+@on_sqlite
 def test_writes_queued_while_the_thread_is_busy_share_one_commit():
     writer = SQLiteWriter()
     busy, release = threading.Event(), threading.Event()
@@ -44,6 +47,7 @@ def test_writes_queued_while_the_thread_is_busy_share_one_commit():
     assert len({record.call_id for record in records}) == 50
 
 
+@on_sqlite
 def test_a_failing_write_undoes_only_itself_in_a_shared_commit():
     writer = SQLiteWriter()
     busy, release = threading.Event(), threading.Event()
@@ -78,6 +82,7 @@ def test_after_a_broken_connection_the_next_write_reconnects():
     assert LLMCall.objects.using("housekeeping").filter(pk=record.call_id).exists()
 
 
+@on_sqlite
 async def test_an_async_write_waits_on_the_thread_without_a_hop_of_its_own():
     writer = SQLiteWriter()
     await writer.arun(start_write("warm"))

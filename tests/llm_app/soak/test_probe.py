@@ -1,0 +1,27 @@
+"""The loop sampler inside a soaked server: one line per window, with the loop's lateness and its tasks."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+from llm_app.soak.probe import LoopSampler
+
+
+async def test_a_window_reports_the_lateness_a_blocked_loop_caused(tmp_path):
+    probe = tmp_path / "probe.jsonl"
+    sampler = LoopSampler(probe, interval_s=0.3)
+    sampler.start()
+    await asyncio.sleep(0.05)
+    # Busy work, not time.sleep (the suite's blocking detector would stop that): the loop is blocked 150 ms.
+    busy_until = time.perf_counter() + 0.15
+    while time.perf_counter() < busy_until:
+        pass
+    await asyncio.sleep(0.6)  # the 0.3 s window with the stall has ended and been written
+    sampler.task.cancel()
+    text = await asyncio.to_thread(probe.read_text)
+    line = json.loads(text.splitlines()[0])
+    assert line["lag_max_ms"] >= 100
+    assert line["tasks"] >= 1
+    assert ["LoopSampler._run", 1] in line["task_kinds"]
