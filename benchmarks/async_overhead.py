@@ -56,7 +56,7 @@ def main() -> None:
         workspace = Path(tmp)
         (workspace / "static").mkdir()
         for label, app, settings_module in VARIANTS:
-            env = server_env(workspace, simulator.base_url)
+            env = server_env(workspace, simulator.base_url, users=args.users)
             if settings_module:
                 env["DJANGO_SETTINGS_MODULE"] = settings_module
             env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "benchmarks"), str(ROOT)])

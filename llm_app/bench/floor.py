@@ -2,7 +2,9 @@
 
 Served by uvicorn beside the Django servers, it answers ``POST /api/async/stream`` (SSE in the same framing)
 and ``POST /api/async/complete`` (JSON) with no middleware, no ORM and no recording, so Django's overhead shows
-as the ratio between the two. Configured by the same ``LLM_*`` environment variables.
+as the ratio between the two. The upstream call goes through the same lean SDK calls as the async views
+(``llm_app/services/upstream.py``, which imports no Django). Configured by the same ``LLM_*`` environment
+variables.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from typing import Any
 
 import httpx2
 from openai import AsyncOpenAI, DefaultAioHttpClient
+
+from llm_app.services import upstream
 
 Scope = dict[str, Any]
 Message = dict[str, Any]
@@ -81,8 +85,8 @@ async def app(scope: Scope, receive: Any, send: Any) -> None:
         kwargs["max_tokens"] = payload["max_tokens"]
     started = time.perf_counter()
     if scope["path"].endswith("/complete"):
-        reply = await _get_client().chat.completions.create(**kwargs, stream=False)
-        text = reply.choices[0].message.content or ""
+        reply = await upstream.areply(_get_client(), kwargs)
+        text = upstream.reply_text(reply)
         elapsed = round((time.perf_counter() - started) * 1000, 1)
         body = {
             "content": text,
@@ -95,15 +99,15 @@ async def app(scope: Scope, receive: Any, send: Any) -> None:
         return
     await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/event-stream")]})
     parts: list[str] = []
-    upstream = await _get_client().chat.completions.create(**kwargs, stream=True)
+    stream = await upstream.astream(_get_client(), {**kwargs, "stream": True})
     try:
-        async for chunk in upstream:
-            text = chunk.choices[0].delta.content if chunk.choices else None
+        async for data in upstream.achunks(stream):
+            text = upstream.chunk_text(data)
             if text:
                 parts.append(text)
                 await send({"type": "http.response.body", "body": _sse("token", {"text": text}), "more_body": True})
     finally:
-        await upstream.close()
+        await stream.close()
     elapsed = round((time.perf_counter() - started) * 1000, 1)
     done = {"content": "".join(parts), "tokens": len(parts), "duration_ms": elapsed, "status": "complete"}
     await send({"type": "http.response.body", "body": _sse("done", done), "more_body": False})

@@ -98,8 +98,9 @@ def _workspace() -> Iterator[Path]:
         yield path
 
 
-def server_env(workspace: Path, llm_url: str, database_url: str | None = None) -> dict[str, str]:
-    # Production-like: DEBUG off (no query log growing under load), a database of the run's own.
+def server_env(workspace: Path, llm_url: str, database_url: str | None = None, *, users: int = 1000) -> dict[str, str]:
+    # Production-like: DEBUG off (no query log growing under load), a database of the run's own, and an upstream
+    # connection pool as large as the users (each in-flight call holds a connection to the LLM).
     return environment_of_server(
         database_url=database_url or sqlite_url(workspace, "bench.sqlite3"),
         llm_url=llm_url,
@@ -108,6 +109,7 @@ def server_env(workspace: Path, llm_url: str, database_url: str | None = None) -
         DJANGO_ALLOWED_HOSTS="127.0.0.1,localhost",
         DJANGO_STATIC_ROOT=str(workspace / "static"),
         LLM_MAX_RETRIES="0",
+        LLM_MAX_CONNECTIONS=str(max(users, 1000)),
     )
 
 
@@ -181,7 +183,7 @@ def compare(scenario: Scenario, *, command: str, progress: Progress = lambda _: 
             SimulatorConfig(ttft_ms=timing.ttft_ms, token_ms=timing.token_ms, tokens=timing.tokens, stall_cap_s=5)
         ) as simulator,
     ):
-        env = server_env(workspace, simulator.base_url, scenario.database_url)
+        env = server_env(workspace, simulator.base_url, scenario.database_url, users=max(scenario.concurrency))
         migrate(env)
         for server, processes in dict.fromkeys((t.server, t.processes) for t in targets):
             mine = [t for t in targets if (t.server, t.processes) == (server, processes)]

@@ -21,6 +21,7 @@ from datetime import timedelta
 from typing import Any, Protocol
 
 from django.db import connections
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Field, Model
 from django.utils import timezone
 
@@ -66,6 +67,21 @@ class AsyncCursor(Protocol):
     async def fetchall(self) -> Any: ...
 
 
+_adapters: dict[str, BaseDatabaseWrapper] = {}
+
+
+def _adapter(alias: str) -> BaseDatabaseWrapper:
+    """A database wrapper for ``alias`` that is never connected: its operations adapt values to the database.
+
+    ``connections[alias]`` is per thread, and on the event loop's thread it builds a new wrapper at every
+    access; value adaptation needs no connection, so one wrapper per alias serves every thread.
+    """
+    adapter = _adapters.get(alias)
+    if adapter is None:
+        adapter = _adapters[alias] = connections.create_connection(alias)
+    return adapter
+
+
 def _q(name: str | None) -> str:
     assert name, "a table or column without a name"
     return f'"{name}"'  # standard SQL quoting, the same on SQLite and PostgreSQL
@@ -86,7 +102,7 @@ class _Insert:
 
     def params(self, alias: str, **values: Any) -> list[Any]:
         instance = self.model(**values)
-        connection = connections[alias]
+        connection = _adapter(alias)
         return [f.get_db_prep_save(f.pre_save(instance, True), connection) for f in self.fields]
 
 
@@ -100,7 +116,7 @@ class _Update:
         self.sql = f"UPDATE {_q(meta.db_table)} SET {assignments} WHERE {_q(meta.pk.column)} = %s"
 
     def params(self, alias: str, pk: int, **values: Any) -> list[Any]:
-        connection = connections[alias]
+        connection = _adapter(alias)
         return [f.get_db_prep_save(values[f.name], connection) for f in self.fields] + [pk]
 
 

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import functools
 import logging
 import queue
 import threading
@@ -326,23 +327,32 @@ _writers: dict[tuple[str, str], Any] = {}
 
 
 def _built[T](kind: str, factory: Callable[[], T]) -> T:
-    with _lock:
-        key = (kind, DEFAULT_DB_ALIAS)
-        if key not in _writers:
-            _writers[key] = factory()
-        return _writers[key]  # type: ignore[no-any-return]
+    key = (kind, DEFAULT_DB_ALIAS)
+    writer = _writers.get(key)  # the common case takes no lock: this runs on the event loop
+    if writer is None:
+        with _lock:
+            writer = _writers.get(key)
+            if writer is None:
+                writer = _writers[key] = factory()
+    return writer
+
+
+@functools.cache
+def _vendor(alias: str = DEFAULT_DB_ALIAS) -> str:
+    # Read once: connections[alias] builds a new wrapper at each access from a thread that has none (the loop's).
+    return str(connections[alias].vendor)
 
 
 def sync_writer() -> SQLiteWriter | ReleasingWriter:
     """The writer of the sync twins for the configured database."""
-    if connections[DEFAULT_DB_ALIAS].vendor == "sqlite":
+    if _vendor() == "sqlite":
         return _built("sqlite", SQLiteWriter)
     return _built("releasing", ReleasingWriter)
 
 
 def async_pool_writer() -> AsyncPoolWriter | None:
     """The async path's own writer when there is one (PostgreSQL); None means: use ``sync_writer()``'s ``arun``."""
-    if connections[DEFAULT_DB_ALIAS].vendor == "postgresql":
+    if _vendor() == "postgresql":
         return _built("pool", AsyncPoolWriter)
     return None
 
