@@ -35,7 +35,8 @@ What this handler changes, and why each change keeps Django's behaviour:
   shares one thread and so one database connection.
 * The view runs in the handler's own task, with a second task listening for ``http.disconnect`` that cancels
   the view when the client leaves, as in Django 6.x; written without ``TaskGroup`` so that it also runs on
-  Python 3.10 and Django 4.2.
+  Python 3.10 and Django 4.2, whose handler lacks ``run_get_response`` and closes the response inside
+  ``send_response`` (both are Django 5.0+'s here).
 
 The handler also speaks the ASGI **lifespan** protocol (Django's refuses it): functions registered with
 ``on_startup`` run before the server takes its first request, those registered with ``on_shutdown`` after it
@@ -69,7 +70,7 @@ from django.core.handlers import asgi as django_asgi
 from django.core.handlers.base import reset_urlconf
 from django.db import close_old_connections, reset_queries
 from django.dispatch import Signal
-from django.http import HttpRequest
+from django.http import FileResponse, HttpRequest
 from django.http.response import HttpResponseBase
 from django.urls import get_script_prefix, set_script_prefix
 
@@ -279,6 +280,38 @@ class ASGIHandler(django_asgi.ASGIHandler):
             serving = False
             listener.cancel()
         return response
+
+    async def run_get_response(self, request: HttpRequest) -> HttpResponseBase:
+        """Django's middleware chain and view for ``request`` (Django 5.0+'s method, here for 4.2 as well)."""
+        response = await self.get_response_async(request)
+        response._handler_class = self.__class__  # type: ignore[attr-defined]
+        # ASGI servers chunk themselves: a file goes out in the handler's large chunks.
+        if isinstance(response, FileResponse):
+            response.block_size = self.chunk_size
+        return response
+
+    async def send_response(self, response: HttpResponseBase, send: Send) -> None:
+        """Sends ``response`` over ASGI and leaves closing it to ``handle`` (Django 5.0+'s contract; 4.2's
+        version closed it here, through a thread)."""
+        headers = []
+        for header, value in response.items():
+            name = header.encode("ascii") if isinstance(header, str) else header
+            data = value.encode("latin1") if isinstance(value, str) else value
+            headers.append((bytes(name), bytes(data)))
+        for cookie in response.cookies.values():
+            headers.append((b"Set-Cookie", cookie.OutputString().encode("ascii")))
+        await send({"type": "http.response.start", "status": response.status_code, "headers": headers})
+        if response.streaming:
+            # Consumed through __aiter__ (it maps a sync iterator too), closed by aclosing on the way out.
+            parts: Any = aiter(response)  # type: ignore[arg-type]
+            async with contextlib.aclosing(parts):
+                async for part in parts:
+                    for chunk, _ in self.chunk_bytes(part):
+                        await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await send({"type": "http.response.body"})
+        else:
+            for chunk, last in self.chunk_bytes(response.content):  # type: ignore[attr-defined]
+                await send({"type": "http.response.body", "body": chunk, "more_body": not last})
 
     async def lifespan(self, receive: Receive, send: Send) -> None:
         """The ASGI lifespan protocol: the startup hooks, then (at the end) the shutdown hooks."""

@@ -376,22 +376,7 @@ def test_the_async_native_middleware_answer_async_views_under_django_s_own_handl
     assert {key: answered[key] for key in ANSWERS} == ANSWERS
 
 
-@pytest.mark.parametrize(
-    "venv",
-    [
-        pytest.param(
-            CELLS[0],
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="longrun.asgi.ASGIHandler builds on Django 5.0+'s handler (run_get_response; a send_response "
-                "that leaves the close to the caller, where 4.2's closes the response itself through sync_to_async)",
-            ),
-        ),
-        *CELLS[1:],
-    ],
-    ids=[cell.name for cell in CELLS],
-    indirect=True,
-)
+@pytest.mark.parametrize("venv", CELLS, ids=[cell.name for cell in CELLS], indirect=True)
 def test_longrun_s_asgi_handler_serves_async_views_with_no_thread_hop_on_the_cells_django(venv: Venv, tmp_path: Path):
     result = venv.run("-c", ASYNC_REQUEST_PATH, "longrun", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
