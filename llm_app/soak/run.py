@@ -9,12 +9,10 @@ settle, checks the rows, and returns the samples and the verdict. The disconnect
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import sqlite3
 import tempfile
 import time
-import urllib.request
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -26,7 +24,7 @@ from llm_app.soak.churn import Tally, Target, churn
 from llm_app.soak.figures import DatabaseTarget, ProcessFigures, Sample, read_probe, read_process, read_task_kinds
 from llm_app.soak.probe import INTERVAL_ENV, PROBE_ENV
 from longrun.servers import running_server
-from longrun.simulator import SimulatorConfig, SimulatorProcess
+from longrun.simulator import SimulatorConfig, SimulatorProcess, fetch_stats
 
 
 @dataclass
@@ -48,8 +46,7 @@ class SoakServer:
 
     def upstream(self) -> dict[str, int]:
         """The simulator's counters."""
-        with urllib.request.urlopen(self.simulator_url.removesuffix("/v1") + "/stats", timeout=10) as reply:
-            return json.load(reply)  # type: ignore[no-any-return]
+        return fetch_stats(self.simulator_url)
 
     def query(self, sql: str) -> list[tuple[object, ...]]:
         """Rows of ``sql`` from the server's database, over a connection of this process's own."""

@@ -113,6 +113,14 @@ def _uvloop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
     return factory
 
 
+def fetch_stats(base_url: str, *, timeout: float = 10.0) -> dict[str, int]:
+    """The counters (``GET /stats``: active, completed, cancelled, errors) of the simulator at ``base_url``
+    (``http://host:port/v1``), wherever it runs. Blocking: call it off the event loop."""
+    with urllib.request.urlopen(base_url.removesuffix("/").removesuffix("/v1") + "/stats", timeout=timeout) as reply:
+        counters: dict[str, int] = json.load(reply)
+    return counters
+
+
 class SimulatorProcess:
     """A simulator in a child process (``python -m longrun.simulator``), for tests, fixtures and benchmarks.
 
@@ -159,10 +167,7 @@ class SimulatorProcess:
         """The child's ``GET /stats`` counters: active, completed, cancelled, errors. Blocking: off the loop."""
         if not self.base_url:
             raise RuntimeError("The simulator process is not running: start() it first.")
-        root = self.base_url[: -len("/v1")]
-        with urllib.request.urlopen(root + "/stats", timeout=10) as reply:
-            counters: dict[str, int] = json.load(reply)
-        return counters
+        return fetch_stats(self.base_url)
 
     def _read_line(self, popen: subprocess.Popen[bytes]) -> str:
         """The child's first stdout line, within the startup timeout."""

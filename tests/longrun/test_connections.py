@@ -7,7 +7,7 @@ from asgiref.sync import ThreadSensitiveContext, sync_to_async
 from django.db import connections
 
 from longrun.connections import aclose_old_connections, housekeeping_needs_thread, open_connections, track_connections
-from longrun.hops import no_hops
+from longrun.hops import count_hops
 
 track_connections()
 
@@ -59,5 +59,16 @@ async def test_an_open_connection_of_another_thread_is_listed():
 
 async def test_closing_old_connections_makes_no_hop_when_there_is_nothing_to_close():
     async with ThreadSensitiveContext():
-        with no_hops():
+        with count_hops() as hops:
             await aclose_old_connections()
+    assert hops.sync_to_async == 0
+
+
+@pytest.mark.django_db(transaction=True, databases=["default", "housekeeping"])
+async def test_closing_old_connections_hops_to_the_thread_that_holds_a_connection():
+    async with ThreadSensitiveContext():
+        await sync_to_async(query)()
+        with count_hops() as hops:
+            await aclose_old_connections()
+        await sync_to_async(close)()
+    assert hops.sync_to_async == 1

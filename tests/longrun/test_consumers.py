@@ -39,8 +39,20 @@ async def test_the_mixin_handles_a_message_without_a_hop():
     assert await echo_hops(NoHopEcho) == 0
 
 
-async def test_the_mixin_still_disconnects_cleanly():
-    communicator = WebsocketCommunicator(NoHopEcho.as_asgi(), "/")
+class RecordingNoHopEcho(NoHopEcho):
+    codes: list[int] = []
+
+    async def disconnect(self, code):
+        self.codes.append(code)
+
+
+async def test_the_mixin_still_runs_the_consumer_s_disconnect_and_ends_the_consumer():
+    RecordingNoHopEcho.codes = []
+    communicator = WebsocketCommunicator(RecordingNoHopEcho.as_asgi(), "/")
     await communicator.connect()
-    await communicator.disconnect()
-    await communicator.wait(timeout=2)
+    with count_hops() as hops:
+        await communicator.disconnect(code=4001)
+        # wait() raises if the application is still running or ended with an exception: StopConsumer ends it.
+        await communicator.wait(timeout=2)
+    assert RecordingNoHopEcho.codes == [4001]
+    assert hops.sync_to_async == 0

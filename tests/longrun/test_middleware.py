@@ -143,8 +143,10 @@ async def test_longrun_s_stack_answers_as_django_s(settings, overrides, method, 
 @pytest.mark.parametrize("path", ["/hello/", "/stream/", "/csrf/"])
 async def test_a_request_that_needs_no_io_runs_every_hook_on_the_loop(settings, path):
     settings.ROOT_URLCONF = "tests.longrun.asgi_site"
-    with no_hops():
-        await serve(LONGRUN, "GET", path, [], "http")
+    with count_hops() as hops:
+        response = await serve(LONGRUN, "GET", path, [], "http")
+    assert response.status == 200
+    assert hops.sync_to_async == 0, hops.hops
 
 
 async def test_an_accepted_csrf_post_runs_on_the_loop(settings):

@@ -15,6 +15,8 @@ from urllib.parse import urlsplit
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
+from longrun.loadgen.sse import iter_events
+
 
 @dataclass
 class Outcome:
@@ -75,19 +77,14 @@ def post_sse(url: str, payload: dict[str, Any], *, timeout: float = 60.0) -> Out
         if response.status != 200:
             outcome.body, outcome.end = json.loads(response.read()), "error"
             return outcome
-        event = ""
-        for raw in response:
-            line = raw.decode().rstrip("\r\n")
-            if line.startswith("event: "):
-                event = line.removeprefix("event: ")
-            elif line.startswith("data: "):
-                data = json.loads(line.removeprefix("data: "))
-                if event == "token":
-                    outcome.first_token_s = outcome.first_token_s or time.monotonic() - started
-                    outcome.tokens.append(data["text"])
-                else:
-                    outcome.body, outcome.end = data, event
-                    break
+        for event in iter_events(raw.decode() for raw in response):
+            data = event.json()
+            if event.event == "token":
+                outcome.first_token_s = outcome.first_token_s or time.monotonic() - started
+                outcome.tokens.append(data["text"])
+            else:
+                outcome.body, outcome.end = data, event.event
+                break
     except (http.client.IncompleteRead, ConnectionError):
         outcome.end = "closed"
     finally:

@@ -6,13 +6,11 @@ the suite) against its own SQLite file, which the tests read directly to check t
 
 from __future__ import annotations
 
-import json
 import os
 import sqlite3
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -22,7 +20,7 @@ from typing import Any
 import pytest
 
 from llm_app import servers as demo_servers
-from longrun.simulator import SimulatorConfig, SimulatorProcess
+from longrun.simulator import SimulatorConfig, SimulatorProcess, fetch_stats
 
 ROOT = Path(__file__).resolve().parents[2]
 ORIGIN_HOST = "127.0.0.1"
@@ -52,8 +50,7 @@ class Upstream:
     tokens: int
 
     def stats(self) -> dict[str, int]:
-        with urllib.request.urlopen(self.url.removesuffix("/v1") + "/stats", timeout=5) as reply:
-            return json.load(reply)  # type: ignore[no-any-return]
+        return fetch_stats(self.url, timeout=5)
 
     def settled(self, timeout: float = 15.0) -> dict[str, int]:
         """The counters once nothing is active any more (or as they are when the timeout passes)."""
