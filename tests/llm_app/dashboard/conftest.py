@@ -17,7 +17,9 @@ from typing import Any
 import pytest
 
 from llm_app.dashboard.race_servers import WORKERS, RaceServers
+from llm_app.dashboard.tracker import Tracker
 from longrun.servers import free_port, stop_process, wait_until_listening
+from tests.llm_app.dashboard.trackers import Clock
 
 RACE_APP = Path(__file__).with_name("race_app.py")
 
@@ -67,3 +69,15 @@ async def race_servers(stand_ins: StandIns, monkeypatch: pytest.MonkeyPatch) -> 
 
 
 __all__ = ["WORKERS", "StandIns"]
+
+
+@pytest.fixture
+def clock() -> Clock:
+    """A clock at 1000.0 s that moves only when the test moves it."""
+    return Clock()
+
+
+@pytest.fixture
+def tracker(clock: Clock) -> Tracker:
+    """A live-figures tracker with a 60 s window on the test's clock."""
+    return Tracker(window_s=60.0, clock=clock)

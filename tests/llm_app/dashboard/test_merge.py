@@ -2,42 +2,10 @@
 
 from __future__ import annotations
 
-import pytest
-
 from llm_app.dashboard.merge import merge
 from llm_app.dashboard.tracker import Tracker
 from longrun.loadgen.figures import percentile
-
-
-class Clock:
-    """A clock the test moves by hand."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def tracker(clock: Clock) -> Tracker:
-    return Tracker(window_s=60.0, clock=clock)
-
-
-def finish(
-    tracker: Tracker,
-    call_id: int,
-    status: str = "complete",
-    ttft_ms: float | None = 100.0,
-    duration_ms: float = 1000.0,
-    tokens: int = 10,
-) -> None:
-    tracker.call_finished(call_id, status=status, ttft_ms=ttft_ms, duration_ms=duration_ms, tokens=tokens)
+from tests.llm_app.dashboard.trackers import finish
 
 
 def test_latency_percentiles_use_the_nearest_rank_of_complete_calls(tracker):
