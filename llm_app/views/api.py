@@ -83,7 +83,7 @@ def _csrf_failure(request: HttpRequest) -> JsonResponse | None:
     return error_response(403, "CSRF check failed: send the csrftoken cookie's value in an X-CSRFToken header.")
 
 
-_LOGIN_MESSAGE = "Log in first (LLM_REQUIRE_AUTH is on): sign in at /admin/login/ and send the session cookie."
+_LOGIN_MESSAGE = "Log in first (LLM_REQUIRE_AUTH is on): sign in at /accounts/login/ and send the session cookie."
 
 
 def api_endpoint(view: ApiView | AsyncApiView) -> Callable[[HttpRequest], Any]:

@@ -28,6 +28,7 @@ from tests.reliability.conftest import ROOT, Upstream, server_env
 pytestmark = pytest.mark.e2e
 
 API_KEY = "sk-canary-7d1f0e5b9a2c4f"
+PASSWORDS = {"ada": "ada-passphrase-1", "staff": "staff-passphrase-2"}
 
 
 @dataclass
@@ -58,8 +59,8 @@ def deployed(upstream: Upstream, tmp_path_factory: pytest.TempPathFactory) -> It
     subprocess.run([*manage, "collectstatic", "--noinput", "-v0"], cwd=ROOT, env=env, check=True)
     create_users = (
         "from django.contrib.auth.models import User;"
-        "User.objects.create_user('ada', password='unused-password-1');"
-        "User.objects.create_user('staff', password='unused-password-2', is_staff=True)"
+        f"User.objects.create_user('ada', password={PASSWORDS['ada']!r});"
+        f"User.objects.create_user('staff', password={PASSWORDS['staff']!r}, is_staff=True)"
     )
     subprocess.run([*manage, "shell", "-c", create_users], cwd=ROOT, env=env, check=True)
     port = servers.free_port()
@@ -105,27 +106,21 @@ class Browser:
         return response.status, dict(response.headers), content
 
     def log_in(self, username: str) -> Browser:
-        """A session for ``username``, made in the server's database, and the CSRF cookie from the chat page."""
-        make_session = (
-            "from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY;"
-            "from django.contrib.auth.models import User;"
-            "from django.contrib.sessions.backends.db import SessionStore;"
-            f"user = User.objects.get(username='{username}'); session = SessionStore();"
-            "session[SESSION_KEY] = str(user.pk); session[HASH_SESSION_KEY] = user.get_session_auth_hash();"
-            "session[BACKEND_SESSION_KEY] = 'django.contrib.auth.backends.ModelBackend'; session.create();"
-            "print(session.session_key)"
-        )
-        done = subprocess.run(
-            [sys.executable, "manage.py", "shell", "-c", make_session],
-            cwd=ROOT,
-            env=self.deployed.env,
-            check=True,
-            capture_output=True,
-            text=True,
-        )
-        self.cookies["sessionid"] = done.stdout.strip().splitlines()[-1]
-        status, _, _ = self.request("GET", "/")
+        """Logs in through the site's own login form, as a person would; then the CSRF cookie from the chat page."""
+        status, _, _ = self.request("GET", "/accounts/login/")
         assert status == 200 and self.cookie("csrftoken")
+        form = urllib.parse.urlencode(
+            {"username": username, "password": PASSWORDS[username], "csrfmiddlewaretoken": self.cookie("csrftoken")}
+        )
+        status, headers, _ = self.request(
+            "POST",
+            "/accounts/login/",
+            form.encode(),
+            **{"Content-Type": "application/x-www-form-urlencoded", "Referer": self.base + "/accounts/login/"},
+        )
+        assert status == 302 and headers["Location"] == "/" and self.cookie("sessionid"), status
+        status, _, _ = self.request("GET", "/")
+        assert status == 200
         return self
 
 
