@@ -71,6 +71,10 @@ class Command(BaseCommand):
         except KeyboardInterrupt:
             pass
         finally:
+            # A second SIGTERM or Ctrl-C (an impatient user, a supervisor that repeats itself) must not cut this
+            # clean-up short and leave the children running without a parent.
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
             if server.poll() is None:
                 server.terminate()
                 server.wait(timeout=10)
