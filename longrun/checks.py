@@ -4,9 +4,10 @@ They run wherever Django runs its checks (``manage.py check``, ``runserver``, ``
 is in ``INSTALLED_APPS``; ``manage.py check --tag async`` runs only them. Warnings do not stop a server; an
 error (LR405) stops the commands that run checks.
 
-The rules about serving under ASGI (persistent connections, WhiteNoise) apply once ``ASGI_APPLICATION`` is set.
-Before the switch, ``LONGRUN_ASSUME_ASGI = True`` judges the settings as if it were; without either, what those
-rules would find is summed up in one Info message (``longrun.I001``) rather than left unsaid.
+The rules about serving under ASGI (persistent connections, WhiteNoise, ``MiddlewareMixin`` hooks) apply once
+``ASGI_APPLICATION`` is set. Before the switch, ``LONGRUN_ASSUME_ASGI = True`` judges the settings as if it were;
+without either, what those rules would find is summed up in one Info message (``longrun.I001``) rather than left
+unsaid.
 """
 
 from __future__ import annotations
@@ -15,15 +16,17 @@ import inspect
 from collections.abc import Sequence
 from typing import Any
 
+from asgiref.sync import iscoroutinefunction
 from django.apps import AppConfig
 from django.conf import settings
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 from django.urls import URLPattern, URLResolver, get_resolver
+from django.utils.deprecation import MiddlewareMixin
 from django.utils.module_loading import import_string
 
 from longrun.audit.model import Finding, Severity
-from longrun.audit.settings_rules import settings_findings
+from longrun.audit.settings_rules import HOOKS, NATIVE_MIXIN, settings_findings
 from longrun.audit.settings_source import Candidate
 
 LEVELS = {Severity.ERROR: checks.Error, Severity.WARNING: checks.Warning, Severity.INFO: checks.Info}
@@ -51,6 +54,29 @@ class RuntimeSettings:
             return None  # Django's own checks report a middleware that does not import
         # Django's handler reads the same attribute, with the same default, to decide whether to adapt it.
         return not getattr(middleware, "async_capable", False)
+
+    def middleware_hops(self, dotted: str) -> tuple[str, ...] | None:
+        try:
+            middleware = import_string(dotted)
+        except ImportError:
+            return None
+        if not (isinstance(middleware, type) and issubclass(middleware, MiddlewareMixin)):
+            return None
+        # By name: importing longrun.middleware imports django.contrib.auth's models, which a project may not install.
+        if any(f"{k.__module__}.{k.__qualname__}" == NATIVE_MIXIN for k in middleware.__mro__):
+            return ()
+        hooks: list[str] = []
+        for hook in HOOKS:
+            method = getattr(middleware, hook, None)
+            if method is None:
+                continue
+            if hook == "process_view":
+                # The handler awaits an async process_view as it is and adapts a sync one.
+                if not iscoroutinefunction(method):
+                    hooks.append(hook)
+            elif middleware.__acall__ is MiddlewareMixin.__acall__:
+                hooks.append(hook)  # MiddlewareMixin.__acall__ runs it through sync_to_async
+        return tuple(hooks)
 
     def is_asgi(self) -> bool:
         return self.assume_asgi or bool(getattr(settings, "ASGI_APPLICATION", None))

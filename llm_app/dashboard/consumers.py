@@ -6,7 +6,8 @@ that stopped or crashed), and sends the browser the merge after each one arrives
 
 The same socket starts the race (``{"type": "race.start", "users": N}``) and relays its progress from
 ``race.GROUP``; only staff get a socket at all, so only staff can start one. While a socket is open the race's
-servers are kept warm between races (``race_servers``).
+servers are kept warm between races (``race_servers``). ``NoHopDispatchMixin`` drops Channels' thread hop before
+each message, as in the chat consumer.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from llm_app.dashboard.merge import merge
 from llm_app.dashboard.publisher import GROUP, publisher
 from llm_app.dashboard.race_servers import servers as race_servers
 from llm_app.dashboard.tracker import Snapshot, tracker
+from longrun.consumers import NoHopDispatchMixin
 
 # Close code for "forbidden", in the 4000-4999 range applications may use.
 CLOSE_FORBIDDEN = 4403
@@ -29,7 +31,7 @@ CLOSE_FORBIDDEN = 4403
 STALE_S = 15.0
 
 
-class DashboardConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
+class DashboardConsumer(NoHopDispatchMixin, AsyncJsonWebsocketConsumer):  # type: ignore[misc]
     async def connect(self) -> None:
         """The handshake: refuses anyone but active staff, then joins the groups and asks for figures."""
         self.snapshots: dict[tuple[str, int], tuple[float, Snapshot]] = {}

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from typing import Protocol
 
 from longrun.audit.analysis.context import Context
-from longrun.audit.analysis.project import Module, Project
+from longrun.audit.analysis.project import FuncNode, Module, Project
 from longrun.audit.model import Finding, Severity, check, rule
 from longrun.audit.settings_source import UNKNOWN, Candidate, alternatives, place_of, read_settings, settings_modules
 
@@ -60,10 +60,67 @@ ATOMIC_REQUESTS = rule(
     fix="Turn ATOMIC_REQUESTS off (Django refuses it for async views) and wrap the writes that must be atomic in a "
     "sync function with `transaction.atomic()`, called through `sync_to_async`.",
 )
+# Info, not a warning: Django's own middleware are correct under ASGI and nearly every project lists them; what
+# they cost is capacity (a hop per hook per request), which longrun's twins remove. It should not fail an audit.
+MIXIN_HOOKS = rule(
+    "LR406",
+    Severity.INFO,
+    "MiddlewareMixin hooks in MIDDLEWARE, Django's own middleware included: a thread hop per hook per request",
+    message="`{entry}` runs {hooks} through sync_to_async under ASGI: {hops} per request, 58 us of CPU each (a "
+    "request's first hop also starts its thread: 284 us). {advice}.",
+    fix="Use longrun.middleware's async-native twins of Django's classes (SecurityMiddleware, SessionMiddleware, "
+    "CommonMiddleware, CsrfViewMiddleware, AuthenticationMiddleware, MessageMiddleware, XFrameOptionsMiddleware: the "
+    "same hooks, run on the event loop when they can do no I/O); for another MiddlewareMixin class, put "
+    "`longrun.middleware.AsyncNativeMixin` first in its bases when its hooks do no I/O, or write it async-native. "
+    "An info: these middleware work under ASGI, they cost capacity (Django's default stack: 13 hops per request).",
+)
 
 WHITENOISE_PREFIX = "whitenoise."
 IN_MEMORY_BACKEND = "channels.layers.InMemoryChannelLayer"
 CAPABLE_DECORATORS = ("sync_and_async_middleware", "async_only_middleware")
+NATIVE_MIXIN = "longrun.middleware.AsyncNativeMixin"
+REQUEST, VIEW, RESPONSE = "process_request", "process_view", "process_response"
+# The hooks MiddlewareMixin (request, response) and the handler (view) run through sync_to_async under ASGI.
+HOOKS = (REQUEST, VIEW, RESPONSE)
+# Django's MiddlewareMixin classes and their hooks, the same from Django 4.2 to 6.x. RemoteUserMiddleware is left
+# out: async-native since Django 5.2, a MiddlewareMixin before; the system check, which imports it, knows which.
+DJANGO_MIXIN_MIDDLEWARE: dict[str, tuple[str, ...]] = {
+    "django.middleware.security.SecurityMiddleware": (REQUEST, RESPONSE),
+    "django.contrib.sessions.middleware.SessionMiddleware": (REQUEST, RESPONSE),
+    "django.middleware.common.CommonMiddleware": (REQUEST, RESPONSE),
+    "django.middleware.common.BrokenLinkEmailsMiddleware": (RESPONSE,),
+    "django.middleware.csrf.CsrfViewMiddleware": (REQUEST, VIEW, RESPONSE),
+    "django.contrib.auth.middleware.AuthenticationMiddleware": (REQUEST,),
+    "django.contrib.auth.middleware.LoginRequiredMiddleware": (VIEW,),
+    "django.contrib.messages.middleware.MessageMiddleware": (REQUEST, RESPONSE),
+    "django.middleware.clickjacking.XFrameOptionsMiddleware": (RESPONSE,),
+    "django.middleware.locale.LocaleMiddleware": (REQUEST, RESPONSE),
+    "django.middleware.gzip.GZipMiddleware": (RESPONSE,),
+    "django.middleware.http.ConditionalGetMiddleware": (RESPONSE,),
+    "django.middleware.csp.ContentSecurityPolicyMiddleware": (REQUEST, RESPONSE),
+    "django.middleware.cache.UpdateCacheMiddleware": (RESPONSE,),
+    "django.middleware.cache.FetchFromCacheMiddleware": (REQUEST,),
+    "django.middleware.cache.CacheMiddleware": (REQUEST, RESPONSE),
+    "django.contrib.sites.middleware.CurrentSiteMiddleware": (REQUEST,),
+    "django.contrib.flatpages.middleware.FlatpageFallbackMiddleware": (RESPONSE,),
+    "django.contrib.redirects.middleware.RedirectFallbackMiddleware": (RESPONSE,),
+    "django.contrib.admindocs.middleware.XViewMiddleware": (VIEW,),
+}
+# The Django classes longrun.middleware has an async-native twin of (same name).
+TWINNED = frozenset(
+    name
+    for name in DJANGO_MIXIN_MIDDLEWARE
+    if name.rpartition(".")[2]
+    in {
+        "SecurityMiddleware",
+        "SessionMiddleware",
+        "CommonMiddleware",
+        "CsrfViewMiddleware",
+        "AuthenticationMiddleware",
+        "MessageMiddleware",
+        "XFrameOptionsMiddleware",
+    }
+)
 
 
 class SettingsView(Protocol):
@@ -85,6 +142,11 @@ class SettingsView(Protocol):
 
     def has_async_views(self) -> bool:
         """True when the project has at least one async view."""
+        ...
+
+    def middleware_hops(self, dotted: str) -> tuple[str, ...] | None:
+        """The hooks of a ``MiddlewareMixin`` class that run through ``sync_to_async`` under ASGI, in the order
+        ``HOOKS`` gives; empty when none does, None when it is no such class or that is unknown."""
         ...
 
 
@@ -120,6 +182,26 @@ def _middleware(view: SettingsView, value: object, line: int, asgi: bool) -> Ite
                 yield WHITENOISE.at(path, entry_line, entry=entry)
         elif view.middleware_sync_only(entry):
             yield SYNC_MIDDLEWARE.at(path, entry_line, entry=entry)
+        elif asgi:
+            hooks = view.middleware_hops(entry)
+            if hooks:
+                yield MIXIN_HOOKS.at(
+                    path,
+                    entry_line,
+                    entry=entry,
+                    hooks=" and ".join(hooks) if len(hooks) < 3 else f"{hooks[0]}, {hooks[1]} and {hooks[2]}",
+                    hops=f"{len(hooks)} thread hop{'s' if len(hooks) > 1 else ''}",
+                    advice=_hops_advice(entry),
+                )
+
+
+def _hops_advice(entry: str) -> str:
+    if entry in TWINNED:
+        return f"Use `longrun.middleware.{entry.rpartition('.')[2]}`, its async-native twin"
+    return (
+        "If its hooks do no I/O, put `longrun.middleware.AsyncNativeMixin` first in its bases (a subclass, for a "
+        "class not yours) to run them on the event loop; else write it async-native"
+    )
 
 
 def _database(
@@ -198,6 +280,30 @@ class SourceSettings:
     def has_async_views(self) -> bool:
         return any(fn.is_async and fn.takes_request() for fn in self.project.functions())
 
+    def middleware_hops(self, dotted: str) -> tuple[str, ...] | None:
+        if dotted in DJANGO_MIXIN_MIDDLEWARE:
+            return DJANGO_MIXIN_MIDDLEWARE[dotted]
+        found = self.project.klass(dotted)
+        if found is None:
+            return None  # a function, or third-party: the running project's system check imports it and knows
+        hooks: set[str] = set()
+        mixin = False
+        for owner_module, owner in self.project.mro(*found):
+            bases = {q for base in owner.bases if (q := owner_module.qualify(base))}
+            if NATIVE_MIXIN in bases or any(isinstance(s, FuncNode) and s.name == "__acall__" for s in owner.body):
+                return ()  # async-native: its own __acall__ (AsyncNativeMixin's, or the class's) runs the hooks
+            for base in bases:
+                if base.endswith("MiddlewareMixin"):
+                    mixin = True
+                elif base in DJANGO_MIXIN_MIDDLEWARE:
+                    mixin = True
+                    hooks.update(DJANGO_MIXIN_MIDDLEWARE[base])
+            # An async process_view is awaited as it is; a sync hook is adapted.
+            hooks.update(s.name for s in owner.body if isinstance(s, ast.FunctionDef) and s.name in HOOKS)
+        if not mixin:
+            return None  # not built on MiddlewareMixin, or on a class the source cannot see
+        return tuple(hook for hook in HOOKS if hook in hooks)
+
 
 def _decorated_capable(module: Module, decorators: list[ast.expr]) -> bool:
     return any((module.qualify(d) or "").endswith(CAPABLE_DECORATORS) for d in decorators)
@@ -207,7 +313,7 @@ def _calls(module: Module, name: str) -> bool:
     return any(isinstance(n, ast.Call) and (module.qualify(n.func) or "").endswith(name) for n in ast.walk(module.tree))
 
 
-@check(SYNC_MIDDLEWARE, WHITENOISE, CONN_MAX_AGE, IN_MEMORY_LAYER, ATOMIC_REQUESTS)
+@check(SYNC_MIDDLEWARE, WHITENOISE, CONN_MAX_AGE, IN_MEMORY_LAYER, ATOMIC_REQUESTS, MIXIN_HOOKS)
 def source_settings(ctx: Context) -> Iterator[Finding]:
     """The settings rules over each settings module found in the tree."""
     for module in settings_modules(ctx.project):
