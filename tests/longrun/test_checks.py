@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
+from django.http import HttpRequest
+from django.utils.deprecation import MiddlewareMixin
 
 from longrun.checks import check_async_settings
+from longrun.middleware import AsyncNativeMixin
 
 
 @pytest.fixture(autouse=True)
@@ -98,3 +103,70 @@ def test_a_urlconf_that_does_not_import_leaves_atomic_requests_alone(monkeypatch
     monkeypatch.setitem(settings.DATABASES["default"], "ATOMIC_REQUESTS", True)
     settings.ROOT_URLCONF = "tests.longrun.audit.no_such_urls"
     assert check_async_settings() == []
+
+
+STARTPROJECT_MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+
+def hops_of(message: checks.CheckMessage) -> int:
+    found = re.search(r"(\d+) thread hops? per request", message.msg)
+    assert found is not None, message.msg
+    return int(found.group(1))
+
+
+def test_startproject_s_middleware_under_asgi_are_infos_adding_up_to_13_hops_per_request(settings):
+    settings.MIDDLEWARE = STARTPROJECT_MIDDLEWARE
+    messages = check_async_settings()
+    assert ids(messages) == ["longrun.LR406"] * 7
+    assert all(isinstance(m, checks.Info) for m in messages)
+    assert sum(hops_of(m) for m in messages) == 13
+
+
+def test_each_of_django_s_middleware_is_pointed_at_its_longrun_twin(settings):
+    settings.MIDDLEWARE = STARTPROJECT_MIDDLEWARE
+    twins = [re.search(r"Use `(longrun\.middleware\.\w+)`", m.msg) for m in check_async_settings()]
+    assert [t.group(1) if t else None for t in twins] == [
+        f"longrun.middleware.{dotted.rpartition('.')[2]}" for dotted in STARTPROJECT_MIDDLEWARE
+    ]
+
+
+class StampMiddleware(MiddlewareMixin):
+    """A MiddlewareMixin class: its sync hooks hop under ASGI, its async process_view is awaited as it is."""
+
+    def process_request(self, request: HttpRequest) -> None:
+        request.stamped = True  # type: ignore[attr-defined]
+
+    async def process_view(self, request: HttpRequest, view: object, args: object, kwargs: object) -> None:
+        return None
+
+
+class NativeStampMiddleware(AsyncNativeMixin, StampMiddleware):
+    """The same hooks, run on the event loop."""
+
+
+def test_a_mixin_class_is_found_by_importing_it_with_only_its_sync_hooks(settings):
+    settings.MIDDLEWARE = [*settings.MIDDLEWARE, "tests.longrun.test_checks.StampMiddleware"]
+    messages = check_async_settings()
+    assert ids(messages) == ["longrun.LR406"]
+    assert "runs process_request through sync_to_async" in messages[0].msg
+
+
+def test_a_mixin_class_made_async_native_is_not_reported(settings):
+    settings.MIDDLEWARE = [*settings.MIDDLEWARE, "tests.longrun.test_checks.NativeStampMiddleware"]
+    assert check_async_settings() == []
+
+
+def test_django_s_middleware_without_an_asgi_application_wait_in_the_held_back_info(settings):
+    del settings.ASGI_APPLICATION
+    settings.MIDDLEWARE = ["django.middleware.common.CommonMiddleware"]
+    messages = check_async_settings()
+    assert ids(messages) == ["longrun.I001"]
+    assert "1 finding(s)" in messages[0].msg and "(LR406)" in messages[0].msg

@@ -9,7 +9,7 @@ from longrun.audit.model import CHECKS, RULES, Finding, Rule, Severity, rule, se
 
 
 def test_importing_the_package_registers_the_whole_catalog():
-    assert len(RULES) == 26
+    assert len(RULES) == 29
     assert {r[:3] for r in RULES} == {"LR1", "LR2", "LR3", "LR4"}
 
 

@@ -1,6 +1,8 @@
-"""The settings rules (LR401-LR405), read from a settings module's source."""
+"""The settings rules (LR401-LR406), read from a settings module's source."""
 
 from __future__ import annotations
+
+import pytest
 
 from tests.longrun.audit.conftest import Audit, rules_of
 
@@ -223,3 +225,123 @@ def test_a_value_from_a_base_settings_module_is_reported_where_it_is_written(aud
         )
     )
     assert [(f.rule, f.path, f.line) for f in findings] == [("LR403", "conf/base.py", 2)]
+
+
+ASGI = 'ASGI_APPLICATION = "conf.asgi.application"\n'
+
+
+def test_django_s_middleware_under_asgi_is_reported_hook_by_hook_as_an_info(audit: Audit):
+    findings = audit(files=settings_tree(ASGI + 'MIDDLEWARE = [\n    "django.middleware.csrf.CsrfViewMiddleware",\n]\n'))
+    assert [(f.rule, f.severity, f.line) for f in findings] == [("LR406", "info", 3)]
+    assert "runs process_request, process_view and process_response through sync_to_async" in findings[0].message
+    assert "3 thread hops per request, 58 us of CPU each" in findings[0].message
+
+
+def test_a_django_middleware_with_a_twin_in_longrun_is_pointed_at_it(audit: Audit):
+    (finding,) = audit(files=settings_tree(ASGI + 'MIDDLEWARE = ["django.middleware.common.CommonMiddleware"]\n'))
+    assert "Use `longrun.middleware.CommonMiddleware`, its async-native twin." in finding.message
+
+
+def test_a_django_middleware_without_a_twin_is_pointed_at_the_mixin(audit: Audit):
+    (finding,) = audit(files=settings_tree(ASGI + 'MIDDLEWARE = ["django.middleware.gzip.GZipMiddleware"]\n'))
+    assert "1 thread hop per request" in finding.message
+    assert "put `longrun.middleware.AsyncNativeMixin` first in its bases" in finding.message
+
+
+def test_django_s_middleware_without_an_asgi_application_is_left_alone(audit: Audit):
+    # Under WSGI MiddlewareMixin calls its hooks directly: no hop.
+    assert audit(files=settings_tree('MIDDLEWARE = ["django.middleware.common.CommonMiddleware"]\n')) == []
+
+
+def test_longrun_s_twins_are_not_reported(audit: Audit):
+    middleware = '["longrun.middleware.SecurityMiddleware", "longrun.middleware.CsrfViewMiddleware"]'
+    assert audit(files=settings_tree(ASGI + f"MIDDLEWARE = {middleware}\n")) == []
+
+
+MIXIN_MIDDLEWARE = """
+    from django.middleware.locale import LocaleMiddleware
+    from django.utils.deprecation import MiddlewareMixin
+
+    from longrun.middleware import AsyncNativeMixin
+
+    class Stamp(MiddlewareMixin):
+        def process_request(self, request):
+            request.stamp = 1
+
+        async def process_view(self, request, view, args, kwargs):
+            return None
+
+        def process_response(self, request, response):
+            return response
+
+    class Native(AsyncNativeMixin, MiddlewareMixin):
+        def process_response(self, request, response):
+            return response
+
+    class OwnAcall(MiddlewareMixin):
+        async def __acall__(self, request):
+            return await self.get_response(request)
+
+        def process_response(self, request, response):
+            return response
+
+    class Localized(LocaleMiddleware):
+        def process_view(self, request, view, args, kwargs):
+            return None
+
+    class NativeLocalized(AsyncNativeMixin, LocaleMiddleware):
+        pass
+
+    class StampedAgain(Stamp):
+        pass
+"""
+
+
+def mixin_findings(audit: Audit, name: str) -> list[str]:
+    files = settings_tree(ASGI + f'MIDDLEWARE = ["conf.mw.{name}"]\n', **{"conf/mw.py": MIXIN_MIDDLEWARE})
+    return [f.message for f in audit(files=files)]
+
+
+def test_a_mixin_class_of_the_project_is_reported_with_its_sync_hooks(audit: Audit):
+    # An async process_view is awaited as it is: no hop for it.
+    (message,) = mixin_findings(audit, "Stamp")
+    assert message.startswith("`conf.mw.Stamp` runs process_request and process_response through sync_to_async")
+
+
+def test_a_mixin_class_that_inherits_its_hooks_from_a_project_base_is_reported(audit: Audit):
+    (message,) = mixin_findings(audit, "StampedAgain")
+    assert "runs process_request and process_response" in message
+
+
+def test_a_project_class_built_on_django_s_middleware_counts_both_classes_hooks(audit: Audit):
+    (message,) = mixin_findings(audit, "Localized")
+    assert "runs process_request, process_view and process_response" in message
+
+
+@pytest.mark.parametrize("name", ["Native", "OwnAcall", "NativeLocalized"])
+def test_a_mixin_class_made_async_native_is_not_reported(audit: Audit, name: str):
+    assert mixin_findings(audit, name) == []
+
+
+def test_middleware_in_each_branch_of_the_settings_is_reported_where_it_is_written(audit: Audit):
+    source = (
+        "import os\n"
+        + ASGI
+        + 'if os.environ.get("COMPRESS"):\n'
+        + '    MIDDLEWARE = ["django.middleware.gzip.GZipMiddleware"]\n'
+        + "else:\n"
+        + '    MIDDLEWARE = ["django.middleware.http.ConditionalGetMiddleware"]\n'
+    )
+    findings = audit(files=settings_tree(source))
+    assert [(f.rule, f.line) for f in findings] == [("LR406", 4), ("LR406", 6)]
+
+
+def test_middleware_added_to_a_base_settings_module_is_reported_in_the_module_that_adds_it(audit: Audit):
+    files = settings_tree(
+        'from .base import *\nMIDDLEWARE += ["django.middleware.locale.LocaleMiddleware"]\n',
+        **{"conf/base.py": ASGI + 'MIDDLEWARE = ["django.middleware.security.SecurityMiddleware"]\n'},
+    )
+    assert [(f.rule, f.path, f.line) for f in audit(files=files)] == [
+        ("LR406", "conf/base.py", 2),
+        ("LR406", "conf/settings.py", 2),
+    ]
