@@ -80,7 +80,7 @@ def test_asgi_audit_json_reports_the_planted_problems_and_exits_1(venv: Venv, sa
     assert status == 1
     assert found(findings) == PLANTED
     assert all(list(f) == JSON_KEYS for f in findings)
-    assert {f["severity"] for f in findings} == {"error", "warning"}
+    assert {f["severity"] for f in findings} == {"error", "warning", "info"}
 
 
 def test_the_longrun_script_audits_with_no_django_settings(venv: Venv, sample: Path, tmp_path: Path):
@@ -91,7 +91,7 @@ def test_the_longrun_script_audits_with_no_django_settings(venv: Venv, sample: P
     assert audited.returncode == 1, audited.stderr
     for path, line, rule in PLANTED:
         assert re.search(rf"^{re.escape(path)}:{line}: {rule} ", audited.stdout, re.MULTILINE), audited.stdout
-    assert f"{len(PLANTED)} findings (2 errors, 3 warnings)." in audited.stdout
+    assert f"{len(PLANTED)} findings (2 errors, 3 warnings, 2 infos)." in audited.stdout
 
 
 def test_asgi_audit_fix_turns_time_sleep_into_await_asyncio_sleep_and_the_re_audit_drops_lr102(
@@ -115,6 +115,7 @@ def test_check_tag_async_reports_the_settings_findings_with_their_ids(venv: Venv
     assert checked.returncode == 0, output  # warnings do not fail `check`
     assert "(longrun.LR403)" in output and "CONN_MAX_AGE=60" in output
     assert "(longrun.LR401)" in output and "shop.middleware.timing_middleware" in output
+    assert "(longrun.LR406)" in output and "django.middleware.common.CommonMiddleware" in output
     assert "longrun.I001" not in output
 
 
@@ -123,7 +124,7 @@ def test_before_the_asgi_switch_check_announces_what_waits_and_assume_asgi_shows
     settings.write_text(settings.read_text().replace('ASGI_APPLICATION = "shop.asgi.application"\n', ""))
     waiting = venv.run("manage.py", "check", "--tag", "async", cwd=sample)
     assert waiting.returncode == 0, waiting.stderr
-    assert "(longrun.I001) ASGI_APPLICATION is not set, so 1 finding(s)" in waiting.stderr + waiting.stdout
+    assert "(longrun.I001) ASGI_APPLICATION is not set, so 2 finding(s)" in waiting.stderr + waiting.stdout
     assert "(longrun.LR403)" not in waiting.stderr + waiting.stdout
     settings.write_text(settings.read_text() + "LONGRUN_ASSUME_ASGI = True\n")
     judged = venv.run("manage.py", "check", "--tag", "async", cwd=sample)

@@ -1,5 +1,6 @@
 """The audit on the worked example of docs/migration-guide.md: it finds every problem planted in the legacy
-project (each marked with a `# LRnnn` comment on its line), and nothing in the migrated project."""
+project (each marked with a `# LRnnn` comment on its line), and in the migrated project no error or warning, only
+the Infos about the thread hops of Django's own handler, middleware and Channels' dispatch, which it keeps."""
 
 from __future__ import annotations
 
@@ -16,6 +17,14 @@ HERE = Path(__file__).resolve().parent
 BEFORE = HERE / "before"
 AFTER = HERE / "after"
 REPO = HERE.parents[1]
+# The guide's steps leave the migrated project on Django's handler and middleware and Channels' dispatch, all
+# correct under ASGI; "What a thread hop costs" is where longrun's replacements come in.
+AFTER_HOPS = [
+    ("chat/consumers.py", 12, "LR305"),
+    ("chatsite/asgi.py", 9, "LR206"),
+    ("chatsite/settings.py", 18, "LR406"),
+    ("chatsite/settings.py", 20, "LR406"),
+]
 
 
 def test_the_audit_finds_every_planted_problem_of_the_legacy_project_and_nothing_else():
@@ -31,15 +40,19 @@ def test_the_legacy_project_plants_the_problems_the_guide_walks_through():
         "LR203",
         "LR204",
         "LR205",
+        "LR206",
         "LR401",
         "LR402",
         "LR403",
         "LR405",
+        "LR406",
     }
 
 
 def test_the_migrated_project_audits_clean():
-    assert [f.as_dict() for f in audit_path(AFTER)] == []
+    findings = audit_path(AFTER)
+    assert [(f.path, f.line, f.rule) for f in findings] == AFTER_HOPS
+    assert {f.severity for f in findings} == {"info"}
 
 
 def test_the_command_line_reports_the_same_as_json_with_the_documented_exit_status():
@@ -55,8 +68,8 @@ def test_the_command_line_reports_the_same_as_json_with_the_documented_exit_stat
     before, after = run(BEFORE), run(AFTER)
     assert before.returncode == 1, before.stderr
     assert {(f["path"], f["line"], f["rule"]) for f in json.loads(before.stdout)} == planted_markers(BEFORE)
-    assert after.returncode == 0, after.stderr
-    assert json.loads(after.stdout) == []
+    assert after.returncode == 0, after.stderr  # Infos only
+    assert [(f["path"], f["line"], f["rule"]) for f in json.loads(after.stdout)] == AFTER_HOPS
 
 
 def test_pytest_collects_nothing_from_the_example_projects():

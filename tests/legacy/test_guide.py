@@ -52,7 +52,10 @@ def test_the_first_attempt_consumer_is_what_the_audit_reports_as_lr301(tmp_path:
         "from django.conf import settings\n\nfrom .views import llm_client\n\n\n"
     )
     (tree / "chat" / "consumers.py").write_text(imports + snippet)
-    assert [f.rule for f in audit_path(tree)] == ["LR301"]
+    findings = audit_path(tree)
+    assert [f.rule for f in findings if f.severity != "info"] == ["LR301"]
+    # The rest are the thread hops the migrated project keeps (test_audit.AFTER_HOPS), this consumer's included.
+    assert {f.rule for f in findings if f.severity == "info"} == {"LR206", "LR305", "LR406"}
 
 
 def test_every_test_the_guide_cites_exists():

@@ -19,7 +19,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    "django.middleware.common.CommonMiddleware",
+    "django.middleware.common.CommonMiddleware",  # LR406
     "shop.middleware.timing_middleware",  # LR401
 ]
 

@@ -1,4 +1,4 @@
-"""The migrated project's settings: served by an ASGI server. `python -m longrun audit .` reports nothing."""
+"""The migrated project's settings: served by an ASGI server. `python -m longrun audit .` finds no error or warning."""
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent.parent

@@ -5,4 +5,4 @@ from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatsite.settings")
 
-application = get_asgi_application()
+application = get_asgi_application()  # LR206

@@ -8,9 +8,9 @@ ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
 
 INSTALLED_APPS = ["django.contrib.contenttypes", "django.contrib.auth", "django.contrib.staticfiles", "chat"]
 MIDDLEWARE = [
-    "django.middleware.security.SecurityMiddleware",
+    "django.middleware.security.SecurityMiddleware",  # LR406
     "whitenoise.middleware.WhiteNoiseMiddleware",  # LR402
-    "django.middleware.common.CommonMiddleware",
+    "django.middleware.common.CommonMiddleware",  # LR406
     "chat.middleware.timing",  # LR401
 ]
 ROOT_URLCONF = "chatsite.urls"
