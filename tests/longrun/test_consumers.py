@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from channels.generic.http import AsyncHttpConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
-from channels.testing import WebsocketCommunicator
+from channels.testing import HttpCommunicator, WebsocketCommunicator
 
 from longrun.consumers import NoHopDispatchMixin
 from longrun.hops import count_hops
@@ -56,3 +57,28 @@ async def test_the_mixin_still_runs_the_consumer_s_disconnect_and_ends_the_consu
         await communicator.wait(timeout=2)
     assert RecordingNoHopEcho.codes == [4001]
     assert hops.sync_to_async == 0
+
+
+class Hello(AsyncHttpConsumer):  # type: ignore[misc]
+    async def handle(self, body: bytes) -> None:
+        await self.send_response(200, b"hello", headers=[(b"Content-Type", b"text/plain")])
+
+
+class NoHopHello(NoHopDispatchMixin, Hello):
+    pass
+
+
+async def hello_hops(consumer) -> int:
+    with count_hops() as hops:
+        response = await HttpCommunicator(consumer.as_asgi(), "GET", "/").get_response()
+    assert (response["status"], response["body"]) == (200, b"hello")
+    return hops.sync_to_async
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_channels_hops_to_a_thread_before_an_http_consumer_s_request():
+    assert await hello_hops(Hello) == 1
+
+
+async def test_the_mixin_serves_an_http_consumer_without_a_hop():
+    assert await hello_hops(NoHopHello) == 0

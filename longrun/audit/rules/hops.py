@@ -101,13 +101,13 @@ def hopping_consumers(ctx: Context) -> Iterator[Finding]:
         place = _hop_place(project, module, cls)
         if place is not None:
             hopping.setdefault(id(place[1]), (place[0], place[1], []))[2].append(cls.name)
-    for module, place, leaves in hopping.values():
-        if leaves == [place.name]:
-            subject, s, where = f"`{place.name}`", "s", "its"
+    for module, base, leaves in hopping.values():
+        if leaves == [base.name]:
+            subject, s, where = f"`{base.name}`", "s", "its"
         else:
-            built = ", ".join(f"`{name}`" for name in leaves if name != place.name)
-            subject, s, where = f"`{place.name}` and what is built on it ({built})", "", f"`{place.name}`'s"
-        yield HOP_PER_MESSAGE.at(module, place.lineno, subject=subject, s=s, where=where)
+            built = ", ".join(f"`{name}`" for name in leaves if name != base.name)
+            subject, s, where = f"`{base.name}` and what is built on it ({built})", "", f"`{base.name}`'s"
+        yield HOP_PER_MESSAGE.at(module, base.lineno, subject=subject, s=s, where=where)
 
 
 def _routed(ctx: Context) -> set[int]:

@@ -231,7 +231,8 @@ ASGI = 'ASGI_APPLICATION = "conf.asgi.application"\n'
 
 
 def test_django_s_middleware_under_asgi_is_reported_hook_by_hook_as_an_info(audit: Audit):
-    findings = audit(files=settings_tree(ASGI + 'MIDDLEWARE = [\n    "django.middleware.csrf.CsrfViewMiddleware",\n]\n'))
+    middleware = 'MIDDLEWARE = [\n    "django.middleware.csrf.CsrfViewMiddleware",\n]\n'
+    findings = audit(files=settings_tree(ASGI + middleware))
     assert [(f.rule, f.severity, f.line) for f in findings] == [("LR406", "info", 3)]
     assert "runs process_request, process_view and process_response through sync_to_async" in findings[0].message
     assert "3 thread hops per request, 58 us of CPU each" in findings[0].message

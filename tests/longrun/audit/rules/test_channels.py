@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from longrun.audit.model import RULES
+from longrun.audit.model import RULES, Finding
 from longrun.audit.rules.hops import HOP_PER_MESSAGE, STOCK_HANDLER
 from tests.longrun.audit.conftest import Audit, rules_of
 
@@ -14,10 +14,11 @@ def audit(audit: Audit) -> Audit:
     """Every rule but the two hop rules, which every consumer on Channels' dispatch and every asgi.py on Django's
     handler gets (LR305, LR206: Info; tested in test_hops.py): these trees are about the other rules."""
 
-    def run(source: str | None = None, *, files: dict[str, str] | None = None) -> list:
+    def run(source: str | None = None, *, files: dict[str, str] | None = None) -> list[Finding]:
         return audit(source, files=files, rules=set(RULES) - {HOP_PER_MESSAGE.id, STOCK_HANDLER.id})
 
     return run
+
 
 CONSUMER_HEAD = """
 import asyncio

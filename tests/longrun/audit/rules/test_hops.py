@@ -173,7 +173,8 @@ def test_subclasses_that_add_the_mixin_leave_their_unrouted_base_alone(audit: Au
 def test_a_base_routed_itself_is_reported_though_its_subclasses_have_the_mixin(audit: Audit):
     body = "\n\nclass Base(AsyncWebsocketConsumer):\n    pass\n\n\nclass Room(NoHopDispatchMixin, Base):\n    pass\n"
     files = consumers(body)
-    files["app/routing.py"] = 'from django.urls import path\n\nfrom app.consumers import Base\n\nurls = [path("ws/", Base.as_asgi())]\n'
+    routing = 'from django.urls import path\n\nfrom app.consumers import Base\n\nurls = [path("ws/", Base.as_asgi())]\n'
+    files["app/routing.py"] = routing
     assert placed(hops(audit, files)) == [("LR305", "app/consumers.py", 8)]
 
 
