@@ -16,11 +16,13 @@
 from __future__ import annotations
 
 import ast
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from longrun.audit import known_apis
 from longrun.audit.analysis.context import Context
 from longrun.audit.analysis.project import FuncNode, Function, Module, is_generator, own_nodes
+from longrun.audit.analysis.scope import Scope
 
 VIEW_BASE_PREFIXES = (
     "django.views",
@@ -239,23 +241,24 @@ def _message_types(ctx: Context) -> set[str]:
     return names
 
 
-def streamed_content(call: ast.Call) -> ast.expr | None:
-    """The content argument of a ``StreamingHttpResponse(...)`` call."""
-    if call.args:
-        return call.args[0]
-    return next((k.value for k in call.keywords if k.arg == "streaming_content"), None)
+def streaming_responses(ctx: Context) -> Iterator[tuple[Scope, ast.Call, ast.expr]]:
+    """Every ``StreamingHttpResponse(...)`` of the project: its scope, the call, and its content argument as far
+    as the scope can resolve it (a name bound to a generator call gives that call)."""
+    for scope, call in ctx.all_calls():
+        if scope.qualify(call.func) not in known_apis.STREAMING_RESPONSE:
+            continue
+        if call.args:
+            content: ast.expr | None = call.args[0]
+        else:
+            content = next((k.value for k in call.keywords if k.arg == "streaming_content"), None)
+        if content is not None:
+            yield scope, call, scope.value_of(content)
 
 
 def _streamed_generators(ctx: Context) -> list[Function]:
     """The generator functions whose generators the project hands to StreamingHttpResponse."""
     found: list[Function] = []
-    for scope, call in ctx.all_calls():
-        if scope.qualify(call.func) not in known_apis.STREAMING_RESPONSE:
-            continue
-        content = streamed_content(call)
-        if content is None:
-            continue
-        content = scope.value_of(content)
+    for scope, _call, content in streaming_responses(ctx):
         if isinstance(content, ast.Call):
             found.extend(fn for fn in scope.callees(content) if is_generator(fn.node))
     return found

@@ -15,7 +15,7 @@ from longrun.audit import known_apis
 from longrun.audit.analysis.calls import Reached, reachable, reached, render_chain
 from longrun.audit.analysis.context import Context
 from longrun.audit.analysis.effects import NETWORK, effects, short
-from longrun.audit.analysis.entries import Entry, entries, handler_roots, streamed_content
+from longrun.audit.analysis.entries import Entry, entries, handler_roots, streaming_responses
 from longrun.audit.analysis.kinds import ClientKind
 from longrun.audit.analysis.project import Function, is_generator, own_nodes
 from longrun.audit.model import Finding, Severity, check, rule
@@ -112,13 +112,7 @@ def _llm_finding(fn: Function, role: str, item: Reached, line: int) -> Finding:
 @check(SYNC_STREAM)
 def sync_streams(ctx: Context) -> Iterator[Finding]:
     """StreamingHttpResponse built from a generator expression or a sync generator function's generator."""
-    for scope, call in ctx.all_calls():
-        if scope.qualify(call.func) not in known_apis.STREAMING_RESPONSE:
-            continue
-        content = streamed_content(call)
-        if content is None:
-            continue
-        content = scope.value_of(content)
+    for scope, call, content in streaming_responses(ctx):
         generator: str | None = None
         if isinstance(content, ast.GeneratorExp):
             generator = "a generator expression"
