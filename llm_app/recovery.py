@@ -13,15 +13,19 @@ The rule never closes a call another live process is still running:
 
 A process sweeps once when it records its first call (so a restarted server cleans up after the process it
 replaced), then at most every ``LLM_ORPHAN_SWEEP_S`` seconds while it records calls (so, with several processes,
-a live one closes the calls of a sibling that died). The sweep runs on a thread of its own: never on the request
-path, never on the event loop. ``manage.py close_orphaned_calls`` runs it by hand.
+a live one closes the calls of a sibling that died). The sweeps run on one thread of the process's own, which
+waits between them: never on the request path, never on the event loop, and no new thread per sweep.
+``manage.py close_orphaned_calls`` runs it by hand.
 """
 
 from __future__ import annotations
 
+import asyncio
+import atexit
 import functools
 import logging
 import os
+import queue
 import socket
 import threading
 import time
@@ -138,12 +142,23 @@ def close_orphaned_calls(*, now: datetime | None = None) -> int:
 
 
 class _Sweeper:
-    """Starts a sweep on a thread of its own, at most once per interval and never two at a time."""
+    """One thread for the process's sweeps, woken at most once per interval; never two sweeps at a time.
+
+    The thread lives as long as the server (a thread per sweep would be a thread start and a new database
+    connection every interval, for ever) and waits on its inbox between sweeps. Its database connection is
+    closed after each sweep, so it holds none while it waits. It starts with the first call recorded and stops
+    with the server (``astop``, from the ASGI lifespan's shutdown; ``stop`` at exit).
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._last: float | None = None
         self._running = False
+        self._thread: threading.Thread | None = None
+        # True: sweep now; None: stop.
+        self._inbox: queue.SimpleQueue[bool | None] = queue.SimpleQueue()
+        self._stop_at_exit = False
+        self.sweeps = 0  # sweeps run so far, for tests and measurements
 
     def poke(self) -> None:
         """Runs as each call is recorded: cheap (a clock read); never waits for the sweep itself."""
@@ -153,17 +168,55 @@ class _Sweeper:
             if not due or self._running:
                 return
             self._last, self._running = now, True
-        threading.Thread(target=self._sweep, name="longrun-orphan-sweep", daemon=True).start()
+            inbox = self._started()
+        inbox.put(True)
 
-    def _sweep(self) -> None:
-        try:
-            close_orphaned_calls()
-        except Exception:
-            logger.exception("The sweep for calls left streaming by a dead process failed; it runs again later.")
-        finally:
-            connections[DEFAULT_DB_ALIAS].close()
-            with self._lock:
-                self._running = False
+    def _started(self) -> queue.SimpleQueue[bool | None]:
+        # Under the lock. A forked child has no copy of its parent's thread: it starts one of its own.
+        if self._thread is None or not self._thread.is_alive():
+            self._inbox = queue.SimpleQueue()
+            # A daemon, so that a sweep stuck on the database never keeps the process alive.
+            self._thread = threading.Thread(
+                target=self._work, args=(self._inbox,), name="longrun-orphan-sweep", daemon=True
+            )
+            self._thread.start()
+            if not self._stop_at_exit:
+                self._stop_at_exit = True
+                atexit.register(self.stop)
+        return self._inbox
+
+    def _work(self, inbox: queue.SimpleQueue[bool | None]) -> None:
+        while inbox.get() is not None:
+            try:
+                close_orphaned_calls()
+            except Exception:
+                logger.exception("The sweep for calls left streaming by a dead process failed; it runs again later.")
+            finally:
+                connections[DEFAULT_DB_ALIAS].close()
+                with self._lock:
+                    self._running = False
+                    self.sweeps += 1
+
+    @property
+    def thread(self) -> threading.Thread | None:
+        """The sweeping thread, once a recorded call has started it (and until ``stop``)."""
+        return self._thread
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Ends the thread once the sweep it is running (if any) is done; the next call starts a new one."""
+        with self._lock:
+            thread, inbox = self._thread, self._inbox
+            self._thread = None
+        if thread is None:
+            return
+        inbox.put(None)
+        if thread is not threading.current_thread():
+            thread.join(timeout)
+
+    async def astop(self) -> None:
+        """``stop`` for the event loop: the join (a sweep may be running) waits on a worker thread."""
+        if self._thread is not None:
+            await asyncio.to_thread(self.stop)
 
 
 sweeper = _Sweeper()

@@ -43,7 +43,8 @@ The handler also speaks the ASGI **lifespan** protocol (Django's refuses it): fu
 stopped taking them. That is where a project opens what its first users would otherwise wait for (a
 connection pool, a client, a writer thread) and drains what must not be lost. uvicorn and granian send
 lifespan events when asked (``--lifespan on``, ``--interface asgi``); daphne has no lifespan protocol, so under
-daphne the same hooks run when Twisted's reactor starts and before it stops.
+daphne the same hooks run when Twisted's reactor starts and before it stops, once the application instances
+daphne cancels on its way out have ended (their cleanup may still write: see ``run_shutdown_after_cancelled``).
 
 Unchanged: a 4xx/5xx response is still logged through ``sync_to_async(log_response, thread_sensitive=False)``
 (one hop onto the loop's default executor per error response: a logging handler may send mail), and a view
@@ -338,11 +339,40 @@ class ASGIHandler(django_asgi.ASGIHandler):
         raise AssertionError(f"Invalid ASGI message after request body: {message['type']}")
 
 
+# How long the shutdown hooks wait, under daphne, for the application instances it cancelled to end.
+CANCELLED_WAIT_S = 30.0
+
+
+def _cancelled_tasks() -> list[asyncio.Task[Any]]:
+    """The running loop's tasks with a cancellation pending (Python 3.11+; on 3.10, none can be told apart)."""
+    if sys.version_info < (3, 11):
+        return []
+    current = asyncio.current_task()
+    return [task for task in asyncio.all_tasks() if task is not current and task.cancelling()]
+
+
+async def run_shutdown_after_cancelled() -> None:
+    """Waits for the tasks the server has just cancelled to end (their cleanup may write), then runs the hooks.
+
+    A cancelled request or consumer still saves what it owes (a partial answer, a closing row): draining a
+    writer or closing a pool before those saves ran would turn them into failed writes at exit. A task that
+    ignores its cancellation holds the hooks back ``CANCELLED_WAIT_S`` at most.
+    """
+    cancelled = _cancelled_tasks()
+    if cancelled:
+        _, running = await asyncio.wait(cancelled, timeout=CANCELLED_WAIT_S)
+        if running:
+            logger.warning("%d cancelled task(s) still running; shutting down without them.", len(running))
+    await run_shutdown()
+
+
 def _hook_into_twisted() -> None:
     """Under daphne (Twisted's reactor on asyncio), runs the lifespan hooks when the reactor starts and stops."""
     if "daphne.server" not in sys.modules:
         return
     from twisted.internet import defer, reactor
+
+    twisted: Any = reactor  # an asyncio reactor under daphne; the interfaces' stubs do not type its methods
 
     def started() -> None:
         def failed(task: asyncio.Task[None]) -> None:
@@ -350,14 +380,16 @@ def _hook_into_twisted() -> None:
                 logger.error("A startup hook failed: %r", task.exception())
 
         asyncio.ensure_future(run_startup()).add_done_callback(failed)
+        # Added once the reactor runs, so after daphne's own "before shutdown" trigger, which cancels every
+        # application instance: Twisted calls a phase's triggers in order, so by the time this one runs, the
+        # instances are cancelled and can be waited for.
+        twisted.addSystemEventTrigger("before", "shutdown", stopping)
 
     def stopping() -> Any:
         # Returning a Deferred makes the reactor wait for the shutdown hooks (a drain of pending writes).
-        return defer.Deferred.fromFuture(asyncio.ensure_future(run_shutdown()))
+        return defer.Deferred.fromFuture(asyncio.ensure_future(run_shutdown_after_cancelled()))
 
-    twisted: Any = reactor  # an asyncio reactor under daphne; the interfaces' stubs do not type its methods
     twisted.callWhenRunning(started)
-    twisted.addSystemEventTrigger("before", "shutdown", stopping)
 
 
 def get_asgi_application() -> ASGIHandler:

@@ -1,8 +1,18 @@
-"""The OpenAI SDK clients: one sync client per process, one async client per event loop.
+"""The OpenAI SDK clients: one sync client per process, one async client per event loop, closed with its loop.
 
 Building a client per request would open a new connection pool (and TLS handshakes) per request. The async
 client is bound to the event loop it first runs on (its connection pool's sockets belong to that loop), so it
-is cached per loop; daphne and uvicorn run one loop, tests run one per test.
+is cached per loop; daphne and uvicorn run one loop, tests run one per test, and an async view under a WSGI
+server runs on a loop of its own per request (``async_to_sync``).
+
+A loop's clients are closed before the loop is: by the ASGI lifespan's shutdown (``aclose_clients``), or, on a
+loop that has none (a WSGI request's, a test's, a command's ``asyncio.run``, uvicorn with ``--lifespan off``),
+when the loop finalises its async generators. ``asyncio.run``, ``asyncio.Runner`` and asgiref's
+``async_to_sync`` all call ``loop.shutdown_asyncgens()`` after the last task ends and before the loop closes;
+one async generator per loop, started when the loop's first client is built, closes the clients in its
+``finally``. Without it, a client dropped with its loop leaves aiohttp's session and connector for the garbage
+collector, which closes their sockets without a word to the server and logs "Unclosed client session" (under
+gunicorn, once for every async request).
 """
 
 from __future__ import annotations
@@ -11,7 +21,7 @@ import asyncio
 import functools
 import logging
 import threading
-import weakref
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import Any
 
@@ -81,10 +91,41 @@ def get_client() -> OpenAI:
         return _sync_client(config)
 
 
+class _LoopClients:
+    """One event loop's async clients, and the async generator that closes them when the loop ends."""
+
+    def __init__(self) -> None:
+        self.clients: dict[ClientConfig, AsyncOpenAI] = {}
+        self.closer = self._close_at_loop_end()
+        # Run to its ``yield`` now: its first step registers it with the running loop (asyncio's firstiter hook),
+        # so that the loop's shutdown_asyncgens() throws GeneratorExit into it. Nothing there awaits, so one
+        # synchronous step reaches the yield.
+        step: Any = self.closer.asend(None)
+        try:
+            step.send(None)
+        except StopIteration:
+            pass
+        else:  # pragma: no cover (the generator awaits nothing before its yield)
+            raise RuntimeError("The loop's client closer did not start.")
+
+    async def _close_at_loop_end(self) -> AsyncGenerator[None, None]:
+        try:
+            yield
+        finally:
+            # Holds no reference to the loop: the entry is found again through the loop now running.
+            with _async_lock:
+                if _async_clients.get(asyncio.get_running_loop()) is self:
+                    del _async_clients[asyncio.get_running_loop()]
+            for client in list(self.clients.values()):
+                await client.close()
+            self.clients.clear()
+
+
 _async_lock = threading.Lock()
-_async_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[ClientConfig, AsyncOpenAI]] = (
-    weakref.WeakKeyDictionary()
-)
+# A plain dict: the closer's generator refers to its loop (asyncio's finaliser hook), so a weak key would never
+# die. An entry leaves when its loop finalises its generators; one of a loop closed without doing so (no
+# asyncio.run) is dropped when the next loop's entry is made.
+_async_clients: dict[asyncio.AbstractEventLoop, _LoopClients] = {}
 
 
 def _build_async_client(config: ClientConfig) -> AsyncOpenAI:
@@ -99,19 +140,29 @@ def aget_client() -> AsyncOpenAI:
     loop = asyncio.get_running_loop()
     config = ClientConfig.from_settings()
     with _async_lock:
-        per_loop = _async_clients.setdefault(loop, {})
-        client = per_loop.get(config)
+        entry = _async_clients.get(loop)
+        if entry is None:
+            for closed in [other for other in _async_clients if other.is_closed()]:
+                del _async_clients[closed]
+            entry = _async_clients[loop] = _LoopClients()
+        client = entry.clients.get(config)
         if client is None:
-            client = per_loop[config] = _build_async_client(config)
+            client = entry.clients[config] = _build_async_client(config)
         return client
 
 
 async def aclose_clients() -> None:
-    """Closes the running loop's async clients and their sockets (a loop about to end: shutdown, tests)."""
+    """Closes the running loop's async clients and their sockets now (a loop about to end: shutdown, tests)."""
     with _async_lock:
-        clients = list(_async_clients.pop(asyncio.get_running_loop(), {}).values())
-    for client in clients:
-        await client.close()
+        entry = _async_clients.pop(asyncio.get_running_loop(), None)
+    if entry is not None:
+        await entry.closer.aclose()
+
+
+def open_loops() -> int:
+    """How many event loops have async clients open (for tests: a loop that ended must have none)."""
+    with _async_lock:
+        return len(_async_clients)
 
 
 # One chunk and one whole reply as the simulator and OpenAI send them: parsed once at start-up to build the SDK's

@@ -158,6 +158,17 @@ def detach(coroutine: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
     return task
 
 
+async def asettle() -> None:
+    """Waits until the saves that cancelled calls still owe on this loop (``detach``'s tasks) have run.
+
+    A server's shutdown runs this before draining the writers: a save still on its way to a writer when the
+    writer drains would land after its pool is closed, or not at all.
+    """
+    loop = asyncio.get_running_loop()
+    while mine := [task for task in _detached if task.get_loop() is loop and not task.done()]:
+        await asyncio.gather(*mine, return_exceptions=True)
+
+
 def finish(*, record: CallRecord, result: ChatResult, error: str = "") -> None:
     """When a call ends in any way, for sync code: saves the (partial) answer and the call's figures."""
     end = _finish(record, result, error)

@@ -228,6 +228,8 @@ class AsyncPoolWriter:
         self._pending: set[asyncio.Task[Any]] = set()
         # What to replay through the sync twin if the process exits with a write still pending.
         self._fallbacks: dict[asyncio.Task[Any], Callable[[], Any]] = {}
+        # Loops whose pool ``drain`` closed.
+        self._drained: weakref.WeakSet[asyncio.AbstractEventLoop] = weakref.WeakSet()
         atexit.register(self._replay_pending)
 
     async def pool(self) -> Any:
@@ -245,6 +247,10 @@ class AsyncPoolWriter:
 
     async def arun(self, write: AsyncWrite[T], fallback: SyncWrite[T]) -> T:
         """Runs ``write`` in a task of its own (a cancelled caller does not cancel it) and awaits it."""
+        if asyncio.get_running_loop() in self._drained:
+            # The loop's pool is closed for good (the server is stopping): a late write goes through Django's
+            # pool on a worker thread rather than open a pool that nothing would close.
+            return await ReleasingWriter(self.alias).arun(fallback)
         task = asyncio.ensure_future(self._run(write))
         self._pending.add(task)
         self._fallbacks[task] = lambda: ReleasingWriter(self.alias).run(fallback)
@@ -281,10 +287,12 @@ class AsyncPoolWriter:
             self._fallbacks.pop(task, None)
 
     async def drain(self) -> None:
-        """Waits for every write in flight on this loop, then closes the loop's pool."""
+        """Waits for every write in flight on this loop, then closes the loop's pool; later writes on this loop
+        go through Django's pool."""
         loop = asyncio.get_running_loop()
-        mine = [task for task in self._pending if task.get_loop() is loop]
-        await asyncio.gather(*mine, return_exceptions=True)
+        self._drained.add(loop)
+        while mine := [task for task in self._pending if task.get_loop() is loop and not task.done()]:
+            await asyncio.gather(*mine, return_exceptions=True)
         pool = self._pools.pop(loop, None)
         if pool is not None:
             await pool.close()

@@ -7,6 +7,8 @@ import socket
 import subprocess
 import sys
 import threading
+import time
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 
 import pytest
@@ -116,7 +118,25 @@ def test_the_command_closes_them_and_says_how_many(capsys):
     assert "Closed 1 call(s)" in capsys.readouterr().out
 
 
-def test_recording_a_call_writes_its_owner_and_starts_one_sweep_per_interval(llm, settings, monkeypatch):
+@pytest.fixture
+def sweeper(monkeypatch) -> Iterator[recovery._Sweeper]:
+    """A sweeper of this test's own in place of the process's, its thread stopped at the end."""
+    fresh = recovery._Sweeper()
+    monkeypatch.setattr(recovery, "sweeper", fresh)
+    yield fresh
+    fresh.stop()
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+def test_recording_a_call_writes_its_owner_and_starts_one_sweep_per_interval(llm, settings, monkeypatch, sweeper):
     from llm_app.services import llm as service
     from llm_app.services.schemas import ChatRequest
 
@@ -130,9 +150,87 @@ def test_recording_a_call_writes_its_owner_and_starts_one_sweep_per_interval(llm
         return 0
 
     monkeypatch.setattr(recovery, "close_orphaned_calls", counted)
-    monkeypatch.setattr(recovery, "sweeper", recovery._Sweeper())
     for _ in range(3):
         service.complete(request=ChatRequest(prompt="Hi", max_tokens=1), path="sync", interface="wsgi")
     assert done.wait(5)
     assert len(sweeps) == 1
     assert set(LLMCall.objects.values_list("owner", flat=True)) == {recovery.owner_of_this_process()}
+
+
+def sweep_once(sweeper: recovery._Sweeper) -> None:
+    """Pokes ``sweeper`` when it is due and waits until that sweep has run."""
+    before = sweeper.sweeps
+    sweeper.poke()
+    assert wait_for(lambda: sweeper.sweeps == before + 1), "the sweep did not run"
+
+
+def test_every_sweep_runs_on_one_thread_so_the_threads_are_the_same_before_and_after_many(
+    settings, monkeypatch, sweeper
+):
+    settings.LLM_ORPHAN_SWEEP_S = 0
+    sweepers: list[int] = []
+
+    def counted() -> int:
+        sweepers.append(threading.get_ident())
+        return 0
+
+    monkeypatch.setattr(recovery, "close_orphaned_calls", counted)
+    sweep_once(sweeper)
+    threads = set(threading.enumerate())
+    for _ in range(20):
+        sweep_once(sweeper)
+    assert set(threading.enumerate()) == threads
+    assert len(sweepers) == 21
+    assert set(sweepers) == {sweeper.thread.ident}
+
+
+def test_stopping_the_sweeper_ends_its_thread_and_a_later_call_starts_another(settings, monkeypatch, sweeper):
+    settings.LLM_ORPHAN_SWEEP_S = 0
+    monkeypatch.setattr(recovery, "close_orphaned_calls", lambda: 0)
+    sweep_once(sweeper)
+    first = sweeper.thread
+    sweeper.stop()
+    assert not first.is_alive()
+    assert sweeper.thread is None
+    sweep_once(sweeper)
+    assert sweeper.thread is not first and sweeper.thread.is_alive()
+
+
+def test_stopping_waits_for_the_sweep_that_is_running(settings, monkeypatch, sweeper):
+    settings.LLM_ORPHAN_SWEEP_S = 0
+    started, release, finished = threading.Event(), threading.Event(), threading.Event()
+
+    def slow() -> int:
+        started.set()
+        release.wait(10)
+        finished.set()
+        return 0
+
+    monkeypatch.setattr(recovery, "close_orphaned_calls", slow)
+    sweeper.poke()
+    assert started.wait(10)
+    stopping = threading.Thread(target=sweeper.stop)
+    stopping.start()
+    stopping.join(0.2)
+    assert stopping.is_alive()  # held by the sweep, which cannot end before it is released
+    release.set()
+    stopping.join(10)
+    assert finished.is_set()
+    assert not stopping.is_alive()
+
+
+def test_a_failing_sweep_is_logged_and_the_next_one_still_runs(settings, monkeypatch, sweeper, caplog):
+    settings.LLM_ORPHAN_SWEEP_S = 0
+    outcomes = iter([RuntimeError("database gone"), 0])
+
+    def flaky() -> int:
+        outcome = next(outcomes)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    monkeypatch.setattr(recovery, "close_orphaned_calls", flaky)
+    sweep_once(sweeper)
+    sweep_once(sweeper)
+    assert "The sweep for calls left streaming by a dead process failed" in caplog.text
+    assert sweeper.sweeps == 2

@@ -7,6 +7,7 @@ import asyncio
 import pytest
 from django.db import connections
 
+from llm_app import recovery
 from llm_app.models import CallPath, Interface, LLMCall
 from llm_app.services import clients, lifecycle, recording, writers
 from longrun import asgi
@@ -36,3 +37,16 @@ async def test_the_drain_writes_what_is_queued_and_closes_the_clients(llm):
     await lifecycle.drain()
     assert await LLMCall.objects.filter(pk=record.call_id).aexists()
     assert not clients._async_clients.get(asyncio.get_running_loop())
+
+
+async def test_the_drain_stops_the_sweeper_s_thread(llm, settings, monkeypatch):
+    settings.LLM_ORPHAN_SWEEP_S = 0
+    sweeper = recovery._Sweeper()
+    monkeypatch.setattr(recovery, "sweeper", sweeper)
+    monkeypatch.setattr(recovery, "close_orphaned_calls", lambda: 0)
+    sweeper.poke()
+    thread = sweeper.thread
+    assert thread is not None and thread.is_alive()
+    await lifecycle.drain()
+    assert not thread.is_alive()
+    assert sweeper.thread is None
