@@ -366,11 +366,40 @@ async def run_shutdown_after_cancelled() -> None:
     await run_shutdown()
 
 
+def _tolerate_connections_without_instance(server_class: Any) -> None:
+    """Makes daphne's ``kill_all_applications`` skip connections that have no application instance.
+
+    daphne (4.2.3) reads ``details["application_instance"]`` for every connection it tracks, but a connection
+    has none before its request is read, after its instance finished while the client keeps the connection
+    open (HTTP keep-alive, a proxy's pooled upstream connection), and for the HTTP half of a WebSocket upgrade
+    until daphne's once-a-second sweep drops it. One such connection at SIGTERM raises ``KeyError``, which Twisted
+    logs where daphne discards its log, and the kill is abandoned: no instance is cancelled, the shutdown hooks
+    drain under running generations, and the process exits with their rows unsaved. daphne's own method still
+    does the work; it is only shown the connections it can handle.
+    """
+    original = server_class.kill_all_applications
+    if getattr(original, "_longrun_tolerant", False):
+        return
+
+    def kill_all_applications(self: Any) -> Any:
+        connections = self.connections
+        self.connections = {protocol: d for protocol, d in connections.items() if "application_instance" in d}
+        try:
+            return original(self)
+        finally:
+            self.connections = connections
+
+    kill_all_applications._longrun_tolerant = True  # type: ignore[attr-defined]
+    server_class.kill_all_applications = kill_all_applications
+
+
 def _hook_into_twisted() -> None:
     """Under daphne (Twisted's reactor on asyncio), runs the lifespan hooks when the reactor starts and stops."""
     if "daphne.server" not in sys.modules:
         return
     from twisted.internet import defer, reactor
+
+    _tolerate_connections_without_instance(sys.modules["daphne.server"].Server)
 
     twisted: Any = reactor  # an asyncio reactor under daphne; the interfaces' stubs do not type its methods
 

@@ -242,6 +242,45 @@ async def test_a_failing_shutdown_hook_does_not_stop_the_others(site, hooks):
     assert ran == ["drained"]
 
 
+async def test_under_daphne_the_shutdown_hooks_run_once_the_tasks_it_cancelled_have_cleaned_up(hooks):
+    # daphne's own "before shutdown" trigger cancels every application instance; the hooks' trigger runs next.
+    ran: list[str] = []
+    release = asyncio.Event()
+
+    async def instance():
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            await release.wait()  # a cancelled call's save, still on its way to the database
+            ran.append("saved")
+            raise
+
+    async def drain():
+        ran.append("drained")
+
+    hooks.on_shutdown(drain)
+    task = asyncio.ensure_future(instance())
+    await asyncio.sleep(0)
+    task.cancel()
+    shutdown = asyncio.ensure_future(hooks.run_shutdown_after_cancelled())
+    await asyncio.sleep(0.05)
+    assert ran == []
+    release.set()
+    await shutdown
+    assert ran == ["saved", "drained"]
+
+
+async def test_with_nothing_cancelled_the_shutdown_hooks_run_at_once(hooks):
+    ran: list[str] = []
+
+    async def drain():
+        ran.append("drained")
+
+    hooks.on_shutdown(drain)
+    await hooks.run_shutdown_after_cancelled()
+    assert ran == ["drained"]
+
+
 async def test_the_script_prefix_is_the_scope_s_root_path_and_back_to_the_root_after(site):
     handler = ASGIHandler()
     sent: list[dict] = []

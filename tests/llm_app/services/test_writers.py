@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -14,13 +15,16 @@ from llm_app.models import CallPath, Interface, LLMCall, Status
 from llm_app.server_env import migrate, server_env, sqlite_url
 from llm_app.services import rows
 from llm_app.services.rows import ConversationNotFound, Start
-from llm_app.services.writers import SQLiteWriter
+from llm_app.services.writers import AsyncPoolWriter, SQLiteWriter
 from longrun.hops import count_hops
 
 pytestmark = pytest.mark.django_db(transaction=True)
 ROOT = Path(__file__).resolve().parents[3]
 # SQLiteWriter on the test database: in the run on PostgreSQL (./run test-postgres) it is not SQLite.
 on_sqlite = pytest.mark.skipif(connections["default"].vendor != "sqlite", reason="the test database is not SQLite")
+on_postgres = pytest.mark.skipif(
+    connections["default"].vendor != "postgresql", reason="the async pool writer is PostgreSQL's"
+)
 
 
 def start_write(prompt: str = "hi", conversation_id: int | None = None):
@@ -118,3 +122,15 @@ def test_writes_still_queued_when_the_process_exits_are_written(tmp_path):
 
     with sqlite3.connect(tmp_path / "db.sqlite3") as db:
         assert db.execute("SELECT count(*) FROM llm_app_llmcall").fetchone()[0] == 200
+
+
+@on_postgres
+async def test_a_write_after_the_pool_writer_drained_lands_through_django_s_pool_without_a_new_pool():
+    writer = AsyncPoolWriter()
+    begin = Start("before the drain", None, CallPath.ASYNC, Interface.ASGI, "sim")
+    await writer.arun(partial(rows.awrite_start, start=begin), partial(rows.write_start, start=begin))
+    await writer.drain()
+    late = Start("after the drain", None, CallPath.ASYNC, Interface.ASGI, "sim")
+    record = await writer.arun(partial(rows.awrite_start, start=late), partial(rows.write_start, start=late))
+    assert await LLMCall.objects.filter(pk=record.call_id).aexists()
+    assert len(writer._pools) == 0
