@@ -32,8 +32,25 @@ def _percentile(ordered: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered)) - 1))]
 
 
-def _task_kinds(loop: asyncio.AbstractEventLoop, most: int = 5) -> list[tuple[str, int]]:
-    kinds = Counter(getattr(task.get_coro(), "__qualname__", "?") for task in asyncio.all_tasks(loop))
+def _task_kind(task: asyncio.Task[Any]) -> str:
+    """What a task runs, and where it waits: ``"outer"``, or ``"outer > innermost"`` when it awaits a coroutine.
+
+    The outer name alone says little for a server's tasks (every request is the handler's ``__call__``); the
+    innermost coroutine of its await chain says what it is waiting for.
+    """
+    coroutine: Any = task.get_coro()
+    outer = getattr(coroutine, "__qualname__", "?")
+    inner = coroutine
+    while True:
+        awaited = getattr(inner, "cr_await", None) or getattr(inner, "ag_await", None)
+        if awaited is None or not hasattr(awaited, "__qualname__"):
+            break
+        inner = awaited
+    return outer if inner is coroutine else f"{outer} > {inner.__qualname__}"
+
+
+def _task_kinds(loop: asyncio.AbstractEventLoop, most: int = 8) -> list[tuple[str, int]]:
+    kinds = Counter(_task_kind(task) for task in asyncio.all_tasks(loop))
     return kinds.most_common(most)
 
 

@@ -6,7 +6,7 @@ import asyncio
 import json
 import time
 
-from llm_app.soak.probe import LoopSampler
+from llm_app.soak.probe import LoopSampler, _task_kind
 
 
 async def test_a_window_reports_the_lateness_a_blocked_loop_caused(tmp_path):
@@ -24,4 +24,21 @@ async def test_a_window_reports_the_lateness_a_blocked_loop_caused(tmp_path):
     line = json.loads(text.splitlines()[0])
     assert line["lag_max_ms"] >= 100
     assert line["tasks"] >= 1
-    assert ["LoopSampler._run", 1] in line["task_kinds"]
+    assert ["LoopSampler._run", 1] in line["task_kinds"]  # running, as it counts: it waits on nothing then
+
+
+async def waits_for_ever() -> None:
+    await asyncio.Event().wait()
+
+
+async def serves() -> None:
+    await waits_for_ever()
+
+
+async def test_a_task_s_kind_names_what_it_runs_and_the_innermost_coroutine_it_waits_in():
+    task = asyncio.ensure_future(serves())
+    await asyncio.sleep(0)
+    try:
+        assert _task_kind(task) == "serves > Event.wait"
+    finally:
+        task.cancel()
