@@ -6,9 +6,9 @@ system checks (``manage.py check --tag async``, ``longrun.checks``). The parts, 
 - ``longrun.audit``: reads a project's source and reports what blocks or breaks under ASGI (``longrun audit``).
 - ``longrun.bridges``: the sync/async crossings a migration needs (sync generators streamed under ASGI, ORM work
   in one hop, async streams from sync code, Channels groups).
-- ``longrun.middleware``, ``longrun.asgi``, ``longrun.connections``, ``longrun.consumers``, ``longrun.hops``,
-  ``longrun.testing``: Django's request path under ASGI without a thread hop where none is needed, and a way to
-  count the hops that are left.
+- ``longrun.middleware``, ``longrun.asgi`` (with ``longrun.daphne_hooks``), ``longrun.connections``,
+  ``longrun.consumers``, ``longrun.hops``, ``longrun.testing``: Django's request path under ASGI without a thread
+  hop where none is needed, and a way to count the hops that are left.
 - ``longrun.detector``: blocking calls on the event loop fail loudly in tests and development (``[detector]``).
 - ``longrun.simulator``: an OpenAI-compatible fake LLM for tests and load tests (``[simulator]``).
 - ``longrun.loadgen`` and ``longrun.servers``: the load generator and the server command lines of a benchmark

@@ -44,7 +44,7 @@ stopped taking them. That is where a project opens what its first users would ot
 connection pool, a client, a writer thread) and drains what must not be lost. uvicorn and granian send
 lifespan events when asked (``--lifespan on``, ``--interface asgi``); daphne has no lifespan protocol, so under
 daphne the same hooks run when Twisted's reactor starts and before it stops, once the application instances
-daphne cancels on its way out have ended (their cleanup may still write: see ``run_shutdown_after_cancelled``).
+daphne cancels on its way out have ended (their cleanup may still write: ``longrun/daphne_hooks.py``).
 
 Unchanged: a 4xx/5xx response is still logged through ``sync_to_async(log_response, thread_sensitive=False)``
 (one hop onto the loop's default executor per error response: a logging handler may send mail), and a view
@@ -197,6 +197,21 @@ async def aclose_response(response: HttpResponseBase) -> None:
     await asend_request_signal(signals.request_finished, sender=response._handler_class)  # type: ignore[attr-defined]
 
 
+async def _aclose_content(response: HttpResponseBase) -> None:
+    """Closes a streaming response's own async iterator, in this task; a no-op once it is exhausted or closed.
+
+    ``StreamingHttpResponse.__aiter__`` wraps the content in two async generators of Django's that iterate it
+    without closing it. Closing the outer one (``aclosing`` above) after a cancellation that landed on a
+    ``send`` leaves the content suspended at a ``yield``: its ``finally`` (a partial answer to save, an upstream
+    request to close) then runs only when the garbage collector gets to it, in a task no one waits for, and
+    never if the process exits first.
+    """
+    iterator = getattr(response, "_iterator", None)
+    aclose = getattr(iterator, "aclose", None)
+    if getattr(response, "is_async", False) and aclose is not None:
+        await aclose()
+
+
 class ASGIHandler(django_asgi.ASGIHandler):
     """Django's ASGI handler without the thread hops it makes for every request (see the module docstring)."""
 
@@ -305,10 +320,13 @@ class ASGIHandler(django_asgi.ASGIHandler):
         if response.streaming:
             # Consumed through __aiter__ (it maps a sync iterator too), closed by aclosing on the way out.
             parts: Any = aiter(response)  # type: ignore[arg-type]
-            async with contextlib.aclosing(parts):
-                async for part in parts:
-                    for chunk, _ in self.chunk_bytes(part):
-                        await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            try:
+                async with contextlib.aclosing(parts):
+                    async for part in parts:
+                        for chunk, _ in self.chunk_bytes(part):
+                            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            finally:
+                await _aclose_content(response)
             await send({"type": "http.response.body"})
         else:
             for chunk, last in self.chunk_bytes(response.content):  # type: ignore[attr-defined]
@@ -339,86 +357,13 @@ class ASGIHandler(django_asgi.ASGIHandler):
         raise AssertionError(f"Invalid ASGI message after request body: {message['type']}")
 
 
-# How long the shutdown hooks wait, under daphne, for the application instances it cancelled to end.
-CANCELLED_WAIT_S = 30.0
-
-
-def _cancelled_tasks() -> list[asyncio.Task[Any]]:
-    """The running loop's tasks with a cancellation pending (Python 3.11+; on 3.10, none can be told apart)."""
-    if sys.version_info < (3, 11):
-        return []
-    current = asyncio.current_task()
-    return [task for task in asyncio.all_tasks() if task is not current and task.cancelling()]
-
-
-async def run_shutdown_after_cancelled() -> None:
-    """Waits for the tasks the server has just cancelled to end (their cleanup may write), then runs the hooks.
-
-    A cancelled request or consumer still saves what it owes (a partial answer, a closing row): draining a
-    writer or closing a pool before those saves ran would turn them into failed writes at exit. A task that
-    ignores its cancellation holds the hooks back ``CANCELLED_WAIT_S`` at most.
-    """
-    cancelled = _cancelled_tasks()
-    if cancelled:
-        _, running = await asyncio.wait(cancelled, timeout=CANCELLED_WAIT_S)
-        if running:
-            logger.warning("%d cancelled task(s) still running; shutting down without them.", len(running))
-    await run_shutdown()
-
-
-def _tolerate_connections_without_instance(server_class: Any) -> None:
-    """Makes daphne's ``kill_all_applications`` skip connections that have no application instance.
-
-    daphne (4.2.3) reads ``details["application_instance"]`` for every connection it tracks, but a connection
-    has none before its request is read, after its instance finished while the client keeps the connection
-    open (HTTP keep-alive, a proxy's pooled upstream connection), and for the HTTP half of a WebSocket upgrade
-    until daphne's once-a-second sweep drops it. One such connection at SIGTERM raises ``KeyError``, which Twisted
-    logs where daphne discards its log, and the kill is abandoned: no instance is cancelled, the shutdown hooks
-    drain under running generations, and the process exits with their rows unsaved. daphne's own method still
-    does the work; it is only shown the connections it can handle.
-    """
-    original = server_class.kill_all_applications
-    if getattr(original, "_longrun_tolerant", False):
-        return
-
-    def kill_all_applications(self: Any) -> Any:
-        connections = self.connections
-        self.connections = {protocol: d for protocol, d in connections.items() if "application_instance" in d}
-        try:
-            return original(self)
-        finally:
-            self.connections = connections
-
-    kill_all_applications._longrun_tolerant = True  # type: ignore[attr-defined]
-    server_class.kill_all_applications = kill_all_applications
-
-
 def _hook_into_twisted() -> None:
     """Under daphne (Twisted's reactor on asyncio), runs the lifespan hooks when the reactor starts and stops."""
     if "daphne.server" not in sys.modules:
         return
-    from twisted.internet import defer, reactor
+    from longrun import daphne_hooks
 
-    _tolerate_connections_without_instance(sys.modules["daphne.server"].Server)
-
-    twisted: Any = reactor  # an asyncio reactor under daphne; the interfaces' stubs do not type its methods
-
-    def started() -> None:
-        def failed(task: asyncio.Task[None]) -> None:
-            if not task.cancelled() and task.exception() is not None:
-                logger.error("A startup hook failed: %r", task.exception())
-
-        asyncio.ensure_future(run_startup()).add_done_callback(failed)
-        # Added once the reactor runs, so after daphne's own "before shutdown" trigger, which cancels every
-        # application instance: Twisted calls a phase's triggers in order, so by the time this one runs, the
-        # instances are cancelled and can be waited for.
-        twisted.addSystemEventTrigger("before", "shutdown", stopping)
-
-    def stopping() -> Any:
-        # Returning a Deferred makes the reactor wait for the shutdown hooks (a drain of pending writes).
-        return defer.Deferred.fromFuture(asyncio.ensure_future(run_shutdown_after_cancelled()))
-
-    twisted.callWhenRunning(started)
+    daphne_hooks.install(startup=run_startup, shutdown=run_shutdown)
 
 
 def get_asgi_application() -> ASGIHandler:

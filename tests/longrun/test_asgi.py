@@ -8,6 +8,7 @@ import pytest
 from asgiref.sync import ThreadSensitiveContext
 from django.core import signals
 from django.core.asgi import get_asgi_application as django_application
+from django.http import StreamingHttpResponse
 from django.urls import get_urlconf
 
 from longrun.asgi import ASGIHandler, asend_request_signal
@@ -242,45 +243,6 @@ async def test_a_failing_shutdown_hook_does_not_stop_the_others(site, hooks):
     assert ran == ["drained"]
 
 
-async def test_under_daphne_the_shutdown_hooks_run_once_the_tasks_it_cancelled_have_cleaned_up(hooks):
-    # daphne's own "before shutdown" trigger cancels every application instance; the hooks' trigger runs next.
-    ran: list[str] = []
-    release = asyncio.Event()
-
-    async def instance():
-        try:
-            await asyncio.Event().wait()
-        except asyncio.CancelledError:
-            await release.wait()  # a cancelled call's save, still on its way to the database
-            ran.append("saved")
-            raise
-
-    async def drain():
-        ran.append("drained")
-
-    hooks.on_shutdown(drain)
-    task = asyncio.ensure_future(instance())
-    await asyncio.sleep(0)
-    task.cancel()
-    shutdown = asyncio.ensure_future(hooks.run_shutdown_after_cancelled())
-    await asyncio.sleep(0.05)
-    assert ran == []
-    release.set()
-    await shutdown
-    assert ran == ["saved", "drained"]
-
-
-async def test_with_nothing_cancelled_the_shutdown_hooks_run_at_once(hooks):
-    ran: list[str] = []
-
-    async def drain():
-        ran.append("drained")
-
-    hooks.on_shutdown(drain)
-    await hooks.run_shutdown_after_cancelled()
-    assert ran == ["drained"]
-
-
 async def test_the_script_prefix_is_the_scope_s_root_path_and_back_to_the_root_after(site):
     handler = ASGIHandler()
     sent: list[dict] = []
@@ -304,3 +266,29 @@ async def test_the_script_prefix_is_the_scope_s_root_path_and_back_to_the_root_a
     assert sent[-1]["body"] == b"/app/"
     response = await asgi_request(handler, "GET", "/prefix/")
     assert response.body == b"/"
+
+
+async def test_a_stream_cancelled_while_a_chunk_is_sent_closes_its_content_in_the_request_s_own_task(site):
+    closed_in: list[asyncio.Task | None] = []
+
+    async def content():
+        try:
+            yield b"a"
+            yield b"b"
+        finally:
+            closed_in.append(asyncio.current_task())
+
+    sending = asyncio.Event()
+
+    async def send(message):
+        if message.get("body") == b"a":  # the client is slow to take the first chunk
+            sending.set()
+            await asyncio.Event().wait()
+
+    task = asyncio.ensure_future(ASGIHandler().send_response(StreamingHttpResponse(content()), send))
+    await sending.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    # Not left to the garbage collector's finaliser, in a task of its own that nothing waits for.
+    assert closed_in == [task]

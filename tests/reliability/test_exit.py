@@ -78,7 +78,8 @@ def prompt() -> dict[str, str]:
     [
         ("daphne", {}),
         ("uvicorn", {}),
-        # The README's uvicorn command: no lifespan, so no shutdown hook closes the client; the loop's end does.
+        # uvicorn without the lifespan (as a project on Django's handler must run it): no shutdown hook closes the
+        # client; the loop's end does.
         ("uvicorn", {"lifespan": False}),
     ],
     ids=["daphne", "uvicorn", "uvicorn-no-lifespan"],

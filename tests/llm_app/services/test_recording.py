@@ -82,3 +82,24 @@ async def test_afinish_saves_the_answer_even_when_its_caller_is_cancelled():
     await writers.adrain()
     call = await LLMCall.objects.aget(pk=record.call_id)
     assert call.status == Status.CANCELLED
+
+
+async def test_settling_waits_for_the_saves_cancelled_calls_still_owe_and_those_they_start():
+    saved: list[str] = []
+    release = asyncio.Event()
+
+    async def then_save_again() -> None:
+        saved.append("second")
+
+    async def save() -> None:
+        await release.wait()
+        saved.append("first")
+        recording.detach(then_save_again())  # a save that starts another, as a cancelled start's close does
+
+    recording.detach(save())
+    settling = asyncio.ensure_future(recording.asettle())
+    await asyncio.sleep(0.05)
+    assert not settling.done()
+    release.set()
+    await settling
+    assert saved == ["first", "second"]
