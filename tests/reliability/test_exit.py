@@ -6,10 +6,9 @@ Each server serves one call on every async path first, so that there is a client
 its pool, and rows written. Under gunicorn an async view runs on an event loop of its own per request: the
 client that loop built must be closed with it.
 
-Stopped with generations in flight on PostgreSQL, daphne cancels each of them and each saves its partial answer
-through the async pool: the drain that closes the pool must come after those saves. Before it did, 3 of 7 such
-stops here logged "A database write failed (the pool 'pool-1' is closed)" and 2 never exited, their last saves
-blocked at exit behind a transaction of the closed loop's.
+Stopped with generations in flight, daphne cancels each of them and each saves its partial answer; the drain
+that closes the writers must come after those saves, and daphne's kill must not give up on a connection that
+has no application instance (a keep-alive client between requests): docs/reliability.md, "Stopping a server".
 """
 
 from __future__ import annotations
