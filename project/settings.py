@@ -204,8 +204,9 @@ LOGGING = {
         "console_one_line": {"class": "logging.StreamHandler", "filters": ["drop_traceback"]},
     },
     "loggers": {
-        "llm_app": {"handlers": ["console"], "level": os.environ.get("DJANGO_LOG_LEVEL", "INFO")},
-        "longrun": {"handlers": ["console"], "level": os.environ.get("DJANGO_LOG_LEVEL", "INFO")},
+        # Not propagated: daphne gives the root logger a handler of its own, which would print each line twice.
+        "llm_app": {"handlers": ["console"], "level": os.environ.get("DJANGO_LOG_LEVEL", "INFO"), "propagate": False},
+        "longrun": {"handlers": ["console"], "level": os.environ.get("DJANGO_LOG_LEVEL", "INFO"), "propagate": False},
         # A foreign Host header is the client's doing: one line, not a stack trace per request.
         "django.security.DisallowedHost": {"handlers": ["console_one_line"], "propagate": False},
     },

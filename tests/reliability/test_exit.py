@@ -165,3 +165,16 @@ def test_daphne_stopped_mid_generation_saves_every_call_and_prints_no_failed_wri
     assert process.returncode == 0
     assert dict(rows_of(database, CALLS_OF_RUN, run + "%")) == {"cancelled": streams + sockets}
     assert noise(printed) == []
+
+
+def test_a_line_the_app_logs_is_printed_once_under_daphne():
+    # daphne gives the root logger a handler of its own: a propagated record was printed by it and by the
+    # project's console handler.
+    nobody = Upstream(url=f"http://{ORIGIN_HOST}:{free_port(ORIGIN_HOST)}/v1", ttft_ms=0, token_ms=0, tokens=0)
+    with tempfile.TemporaryDirectory(prefix="longrun-exit-") as scratch:
+        with served("daphne", Path(scratch) / "db.sqlite3", nobody) as (_url, process, output):
+            deadline = time.monotonic() + 30
+            while "did not answer at start-up" not in output.read_text() and time.monotonic() < deadline:
+                time.sleep(0.1)
+            printed = terminated(process, output)
+    assert len([line for line in printed.splitlines() if "did not answer at start-up" in line]) == 1, printed
