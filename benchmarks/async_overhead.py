@@ -69,8 +69,8 @@ def main() -> None:
             ):
                 target = Target(server.name, args.path)
                 warm = Scenario(concurrency=(min(args.users, 100),), timing=LLMTiming(ttft_ms=200, token_ms=0))
-                measure(target, base, process.pid, simulator.pid, min(args.users, 100), warm)
-                result = measure(target, base, process.pid, simulator.pid, args.users, scenario)
+                measure(target, base, process.pid, simulator, min(args.users, 100), warm)
+                result = measure(target, base, process.pid, simulator, args.users, scenario)
             rows.append((label, result))
     print(f"{'variant':48} {'eff':>5} {'CPU ms/req':>10} {'threads':>7} {'KiB/req':>7} {'errors':>6} {'load':>5}")
     for label, r in rows:

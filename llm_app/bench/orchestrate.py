@@ -9,6 +9,7 @@ and threads; the load generator measures its own CPU. None of them may be the bo
 from __future__ import annotations
 
 import asyncio
+import heapq
 import os
 import platform
 import tempfile
@@ -50,6 +51,8 @@ class RunResult:
     idle_rss_mib: float
     rss_per_inflight_kib: float
     served_per_round: list[int]
+    # The simulator's counters over the burst: peak_active is the most LLM calls the server had in flight at once.
+    upstream: dict[str, int] = field(default_factory=dict)
     processes: int = 1
     # Other work on the shared machine skews efficiency (not CPU per request): the load when the run began.
     load_average: list[float] = field(default_factory=list)
@@ -132,25 +135,53 @@ def _load(target: Target, base: str, concurrency: int, scenario: Scenario) -> An
     )
 
 
-def served_per_round(results: list[Any], llm_seconds: float) -> list[int]:
-    """How many users got their first token in each LLM-call-long slice of the run: [32] at once, or 5 a round."""
+def served_per_round(results: list[Any]) -> list[int]:
+    """How many users each round served: [32] when all were served together, [5, 5, 5, 5, 5, 5, 2] by a pool of five.
+
+    A round is told by order, not by the clock: a user belongs to the round after the latest one among the users
+    who had finished before its first token arrived (the first round: no one had). A user who had to wait for
+    another to finish was queued behind it, however long either took, so the count holds on a loaded machine.
+    Only for streamed replies: when the first token comes with the whole reply, nothing tells when its service
+    began.
+    """
+    served = sorted((r.started + r.ttft_s, r.started + r.total_s) for r in results if r.ok and r.ttft_s is not None)
     rounds: list[int] = []
-    for result in results:
-        if result.ok and result.ttft_s is not None:
-            index = int(result.ttft_s // llm_seconds)
-            rounds.extend([0] * (index + 1 - len(rounds)))
-            rounds[index] += 1
+    finished: list[tuple[float, int]] = []  # (end, round) of the users served so far, soonest end first
+    latest = 0  # the latest round among the users who had finished
+    for first, end in served:
+        while finished and finished[0][0] <= first:
+            latest = max(latest, heapq.heappop(finished)[1])
+        if latest == len(rounds):
+            rounds.append(0)
+        rounds[latest] += 1
+        heapq.heappush(finished, (end, latest + 1))
     return rounds
 
 
+def _settled(simulator: SimulatorProcess, timeout_s: float = 10.0) -> dict[str, int]:
+    """The simulator's counters once no call is active: a call's last chunk reaches the user a moment before the
+    simulator counts it as completed (or as they are when ``timeout_s`` has passed)."""
+    deadline = time.monotonic() + timeout_s
+    stats = simulator.stats()
+    while stats["active"] and time.monotonic() < deadline:
+        time.sleep(0.05)
+        stats = simulator.stats()
+    return stats
+
+
 def measure(
-    target: Target, base: str, server_pid: int, simulator_pid: int, concurrency: int, scenario: Scenario
+    target: Target, base: str, server_pid: int, simulator: SimulatorProcess, concurrency: int, scenario: Scenario
 ) -> RunResult:
     """One burst of ``concurrency`` users against a running server, with its processes' and the harness's cost."""
     idle = sample_tree(psutil.Process(server_pid))
     load_average = [round(v, 2) for v in os.getloadavg()]
-    with ProcessTreeSampler(server_pid) as server_sampler, ProcessTreeSampler(simulator_pid) as simulator_sampler:
+    # The LLM's counters, its peak of calls in flight included, describe this burst alone: the calls of an earlier
+    # burst are counted first.
+    _settled(simulator)
+    simulator.reset_stats()
+    with ProcessTreeSampler(server_pid) as server_sampler, ProcessTreeSampler(simulator.pid) as simulator_sampler:
         run = _load(target, base, concurrency, scenario)
+    upstream = _settled(simulator)
     server_stats = server_sampler.stop()
     figures = summarize(run, llm_seconds_per_request=scenario.timing.seconds)
     grown = max(0, server_stats.peak_rss_bytes - idle.rss_bytes)
@@ -165,7 +196,8 @@ def measure(
         client_cpu=run.client_cpu.as_dict(),
         idle_rss_mib=round(idle.rss_bytes / 2**20, 1),
         rss_per_inflight_kib=round(grown / concurrency / 1024, 1),
-        served_per_round=served_per_round(run.results, scenario.timing.seconds),
+        served_per_round=served_per_round(run.results) if target.streams else [],
+        upstream=upstream,
         processes=target.processes,
         load_average=load_average,
         cpu_ms_per_request=round(1000 * server_stats.cpu_s / completed, 3) if completed else None,
@@ -204,7 +236,7 @@ def compare(scenario: Scenario, *, command: str, progress: Progress = lambda _: 
                         _load(target, base, warm_users, Scenario(timing=timing))
                     for concurrency in scenario.concurrency:
                         progress(f"{target.label} x {concurrency} users")
-                        result = measure(target, base, process.pid, simulator.pid, concurrency, scenario)
+                        result = measure(target, base, process.pid, simulator, concurrency, scenario)
                         comparison.runs.append(result)
                         progress(_one_line(result))
     return comparison

@@ -66,6 +66,14 @@ class Target:
         server = self.server if self.processes == 1 else f"{self.server}x{self.processes}"
         return f"{server}/{self.path}"
 
+    @property
+    def streams(self) -> bool:
+        """Whether the user gets each token as it comes: not for a JSON reply, nor for the async stream under a
+        WSGI server, which Django reads whole before sending it."""
+        if self.kind == "json":
+            return False
+        return not (self.path == "async" and SERVERS[self.server].interface == "wsgi")
+
 
 @dataclass(frozen=True, slots=True)
 class Scenario:

@@ -114,8 +114,8 @@ def _uvloop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
 
 
 def fetch_stats(base_url: str, *, timeout: float = 10.0) -> dict[str, int]:
-    """The counters (``GET /stats``: active, completed, cancelled, errors) of the simulator at ``base_url``
-    (``http://host:port/v1``), wherever it runs. Blocking: call it off the event loop."""
+    """The counters (``GET /stats``: active, peak_active, completed, cancelled, errors) of the simulator at
+    ``base_url`` (``http://host:port/v1``), wherever it runs. Blocking: call it off the event loop."""
     with urllib.request.urlopen(base_url.removesuffix("/").removesuffix("/v1") + "/stats", timeout=timeout) as reply:
         counters: dict[str, int] = json.load(reply)
     return counters
@@ -164,10 +164,22 @@ class SimulatorProcess:
         return self.base_url
 
     def stats(self) -> dict[str, int]:
-        """The child's ``GET /stats`` counters: active, completed, cancelled, errors. Blocking: off the loop."""
+        """The child's ``GET /stats`` counters: active, peak_active, completed, cancelled, errors. Blocking: off
+        the loop."""
+        return fetch_stats(self._url())
+
+    def reset_stats(self) -> dict[str, int]:
+        """``POST /stats/reset``: zeroes the finished counters and restarts the peak; returns the new counters.
+        Blocking: off the loop."""
+        reset = urllib.request.Request(self._url().removesuffix("/v1") + "/stats/reset", method="POST")
+        with urllib.request.urlopen(reset, timeout=10) as reply:
+            counters: dict[str, int] = json.load(reply)
+        return counters
+
+    def _url(self) -> str:
         if not self.base_url:
             raise RuntimeError("The simulator process is not running: start() it first.")
-        return fetch_stats(self.base_url)
+        return self.base_url
 
     def _read_line(self, popen: subprocess.Popen[bytes]) -> str:
         """The child's first stdout line, within the startup timeout."""

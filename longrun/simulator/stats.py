@@ -3,6 +3,9 @@
 Every chat completion counts once in ``active`` while it runs and once, when it ends, in exactly one of
 ``completed`` (the whole reply went out), ``cancelled`` (the client went away first) or ``errors`` (a fault
 was served, whatever the client did then). ``active`` is a gauge: it returns to 0 whatever happened.
+``peak_active`` is the most requests that were in flight at once since the start or the last reset: a load test
+reads from it how many upstream calls a server let run together (five for a pool of five sync workers), a fact
+that no timing on the client's side can give exactly.
 """
 
 from __future__ import annotations
@@ -42,27 +45,39 @@ class RequestRecord:
 class Stats:
     """The simulator's counters; one instance per application."""
 
-    __slots__ = ("active", "completed", "cancelled", "errors")
+    __slots__ = ("active", "peak_active", "completed", "cancelled", "errors")
 
     def __init__(self) -> None:
         self.active = 0
+        self.peak_active = 0
         self.completed = 0
         self.cancelled = 0
         self.errors = 0
 
     def snapshot(self) -> dict[str, int]:
         """The counters, as ``GET /stats`` returns them."""
-        return {"active": self.active, "completed": self.completed, "cancelled": self.cancelled, "errors": self.errors}
+        return {
+            "active": self.active,
+            "peak_active": self.peak_active,
+            "completed": self.completed,
+            "cancelled": self.cancelled,
+            "errors": self.errors,
+        }
 
     def reset(self) -> None:
-        """Zero the finished-request counters (``POST /stats/reset``); ``active`` counts requests still running."""
+        """Zero the finished-request counters (``POST /stats/reset``); ``active`` counts requests still running.
+
+        The peak starts again from the requests still running, so that it describes what comes after the reset.
+        """
         self.completed = self.cancelled = self.errors = 0
+        self.peak_active = self.active
 
     @contextmanager
     def track(self) -> Iterator[RequestRecord]:
         """Count one chat completion: active while the block runs, then in the counter of its outcome."""
         record = RequestRecord()
         self.active += 1
+        self.peak_active = max(self.peak_active, self.active)
         try:
             yield record
         except (asyncio.CancelledError, ConnectionResetError):

@@ -200,7 +200,10 @@ with SimulatorProcess(SimulatorConfig(ttft_ms=5, token_ms=1, tokens=7)) as simul
 def test_a_simulator_process_started_from_python_answers_the_openai_sdk(venv: Venv, tmp_path: Path):
     answered = venv.run("-c", PROCESS_API, cwd=tmp_path)
     assert answered.returncode == 0, answered.stderr
-    assert json.loads(answered.stdout) == {
+    printed = json.loads(answered.stdout)
+    # The two requests ran one after the other, but the stream's handler may still be closing when the next begins.
+    assert printed["stats"].pop("peak_active") in {1, 2}
+    assert printed == {
         "pieces": 7,
         "fault": "InternalServerError",
         "stats": {"active": 0, "completed": 1, "cancelled": 0, "errors": 1},

@@ -1,4 +1,8 @@
-"""`compare_servers --quick` end to end: real servers, every figure present, the worker pool's rounds visible."""
+"""`compare_servers --quick` end to end: real servers, every figure present, the worker pool's rounds visible.
+
+The pool's claims are facts of count and order, not of elapsed time: the LLM's own count of calls in flight, and
+rounds told by who finished before whom (``served_per_round``), so that a loaded machine cannot change them.
+"""
 
 from __future__ import annotations
 
@@ -50,6 +54,7 @@ def test_the_quick_run_covers_every_path_each_server_can_serve(quick_run):
 
 def test_every_run_reports_every_figure(quick_run):
     data, _, _ = quick_run
+    assert len(data["runs"]) == len(quick().targets()) == 6
     for run in data["runs"]:
         assert set(run["figures"]) >= FIGURES, run["server"]
         assert set(run["server_stats"]) >= PROCESS
@@ -57,6 +62,14 @@ def test_every_run_reports_every_figure(quick_run):
         assert {"seconds", "percent"} <= set(run["client_cpu"])
         assert run["rss_per_inflight_kib"] >= 0
         assert run["figures"]["completed"] == 32, run
+        assert run["upstream"]["completed"] == 32, run  # one LLM call per user, each answered whole
+
+
+def test_five_sync_workers_never_have_more_than_five_llm_calls_in_flight(quick_run):
+    data, _, _ = quick_run
+    pool = next(r for r in data["runs"] if (r["server"], r["path"]) == ("gunicorn", "sync"))
+    # The simulator's own count over the burst: five at once, never a sixth, though 32 users were waiting.
+    assert pool["upstream"]["peak_active"] == 5
 
 
 def test_five_sync_workers_serve_thirty_two_users_in_rounds_of_five(quick_run):

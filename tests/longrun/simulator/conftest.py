@@ -41,12 +41,13 @@ class Running:
         _, body, _ = await self.request("GET", "/stats")
         return dict(body)
 
-    async def settled_stats(self, expected_finished: int) -> dict[str, int]:
-        """The counters once nothing is active and ``expected_finished`` requests have ended."""
+    async def settled_stats(self, expected_finished: int, *, active: int = 0) -> dict[str, int]:
+        """The counters once ``active`` requests run and ``expected_finished`` requests have ended."""
         # A safety net against a hang, not a timing assertion: the server needs a moment to see a disconnect.
         for _ in range(500):
             stats = await self.stats()
-            if stats["active"] == 0 and stats["completed"] + stats["cancelled"] + stats["errors"] >= expected_finished:
+            finished = stats["completed"] + stats["cancelled"] + stats["errors"]
+            if stats["active"] == active and finished >= expected_finished:
                 return stats
             await asyncio.sleep(0.01)
         return stats

@@ -67,9 +67,16 @@ def test_a_simulator_process_streams_to_the_sync_client() -> None:
 
 def test_a_simulator_process_counts_its_requests_in_its_stats() -> None:
     with SimulatorProcess(QUICK) as process, sync_client(process.base_url) as client:
-        assert process.stats() == {"active": 0, "completed": 0, "cancelled": 0, "errors": 0}
+        assert process.stats() == {"active": 0, "peak_active": 0, "completed": 0, "cancelled": 0, "errors": 0}
         client.chat.completions.create(model="m", messages=PROMPT)
-        assert process.stats() == {"active": 0, "completed": 1, "cancelled": 0, "errors": 0}
+        assert process.stats() == {"active": 0, "peak_active": 1, "completed": 1, "cancelled": 0, "errors": 0}
+
+
+def test_a_simulator_process_resets_its_finished_counters_and_its_peak() -> None:
+    with SimulatorProcess(QUICK) as process, sync_client(process.base_url) as client:
+        client.chat.completions.create(model="m", messages=PROMPT)
+        assert process.reset_stats() == {"active": 0, "peak_active": 0, "completed": 0, "cancelled": 0, "errors": 0}
+        assert process.stats()["completed"] == 0
 
 
 def test_the_stats_of_a_simulator_run_elsewhere_are_read_from_its_base_url() -> None:
@@ -124,4 +131,10 @@ async def test_stopping_the_server_ends_replies_in_flight_as_cancelled() -> None
                 _ = [chunk async for chunk in stream]
     finally:
         await client.close()
-    assert runner.app[STATS_KEY].snapshot() == {"active": 0, "completed": 0, "cancelled": 1, "errors": 0}
+    assert runner.app[STATS_KEY].snapshot() == {
+        "active": 0,
+        "peak_active": 1,
+        "completed": 0,
+        "cancelled": 1,
+        "errors": 0,
+    }
