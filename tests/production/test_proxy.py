@@ -1,8 +1,10 @@
 """docs/deployment.md's nginx config, run by Debian's nginx in front of two uvicorn processes sharing Redis.
 
-Through it: streams are not buffered (the first token comes as early as without nginx, and the rest spread out
-after it), a WebSocket's stop works (on its own socket, and by message id from a socket nginx sent to the other
-process), and the rate limit sees each client's own address, not nginx's.
+Through it: streams are not buffered (the first token reaches the client while the LLM is still generating the
+reply, as the simulator's own count of calls in flight shows), a WebSocket's stop works (on its own socket, and by
+message id from a socket nginx sent to the other process), and the rate limit sees each client's own address, not
+nginx's. How long the first token takes with and without nginx is measured by benchmarks/proxy.py
+(docs/deployment.md), not asserted here: on a shared machine a time says more about the load than about nginx.
 
 Every client here connects from an address of its own on the loopback network (127.0.0.x), so nginx sees real,
 distinct client addresses, as it would on the Internet.
@@ -19,7 +21,7 @@ import aiohttp
 import pytest
 import websockets
 
-from longrun.loadgen.clients import RequestResult, post_sse
+from longrun.loadgen.sse import aiter_events
 from longrun.proxy import running_nginx
 from tests.e2e.conftest import ROOT
 from tests.production.conftest import two_processes
@@ -27,7 +29,8 @@ from tests.production.conftest import two_processes
 pytestmark = [pytest.mark.e2e, pytest.mark.redis]
 
 SITE = ROOT / "deploy" / "nginx" / "longrun.conf"
-TOKENS = 10
+# The slow simulator's 100 ms a token: the LLM is still generating for 1.9 s after the first token.
+TOKENS = 20
 RATE = 3
 
 
@@ -53,11 +56,6 @@ def session_from(address: str) -> aiohttp.ClientSession:
     return aiohttp.ClientSession(connector=aiohttp.TCPConnector(local_addr=(address, 0), force_close=True))
 
 
-async def stream_from(address: str, url: str) -> RequestResult:
-    async with session_from(address) as session:
-        return await post_sse(session, url, {"prompt": "Through the proxy", "max_tokens": TOKENS})
-
-
 def socket_from(address: str, base: str):
     return websockets.connect(base.replace("http", "ws", 1) + "/ws/chat/", origin=base, local_addr=(address, 0))
 
@@ -69,11 +67,46 @@ async def receive(socket, kind: str) -> dict:
             return message
 
 
-async def websocket_timings(address: str, base: str) -> tuple[float, float, int]:
-    """(seconds to the first token, seconds to done, tokens) of one prompt on a socket."""
-    loop = asyncio.get_running_loop()
-    started = loop.time()
-    first, tokens = None, 0
+@dataclass(frozen=True)
+class Streamed:
+    """One reply through nginx: the LLM's counters when the client had its first token, and after the reply."""
+
+    tokens: int
+    at_first_token: dict[str, int]
+    after: dict[str, int]
+
+
+async def settled(simulator) -> dict[str, int]:
+    """The simulator's counters once no call is in flight (an earlier test's calls may still be ending)."""
+    for _ in range(300):  # a bound against a hang, not a timing claim
+        stats = await simulator.astats()
+        if stats["active"] == 0:
+            return stats
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"the simulator still has calls in flight: {stats}")
+
+
+async def sse_through(address: str, url: str, simulator) -> Streamed:
+    await settled(simulator)
+    tokens, at_first_token = 0, {}
+    async with (
+        session_from(address) as session,
+        session.post(url, json={"prompt": "Through the proxy", "max_tokens": TOKENS}) as reply,
+    ):
+        assert reply.status == 200
+        async for event in aiter_events(reply.content):
+            if event.event == "token":
+                tokens += 1
+                at_first_token = at_first_token or await simulator.astats()
+            elif event.event in {"done", "error"}:
+                assert event.event == "done", event.data
+                break
+    return Streamed(tokens, at_first_token, await settled(simulator))
+
+
+async def websocket_through(address: str, base: str, simulator) -> Streamed:
+    await settled(simulator)
+    tokens, at_first_token = 0, {}
     async with socket_from(address, base) as socket:
         await socket.send(
             json.dumps({"type": "prompt", "id": "t", "prompt": "Through the proxy", "max_tokens": TOKENS})
@@ -82,34 +115,29 @@ async def websocket_timings(address: str, base: str) -> tuple[float, float, int]
             message = json.loads(await asyncio.wait_for(socket.recv(), 15))
             if message["type"] == "token":
                 tokens += 1
-                first = first or loop.time() - started
+                at_first_token = at_first_token or await simulator.astats()
             elif message["type"] in {"done", "error"}:
                 assert message["type"] == "done", message
-                return first or 0.0, loop.time() - started, tokens
+                break
+    return Streamed(tokens, at_first_token, await settled(simulator))
 
 
-def spread_s(simulator) -> float:
-    """How long the tokens after the first take to come from the LLM."""
-    return (TOKENS - 1) * simulator.token_ms / 1000
+def assert_streamed_while_generating(streamed: Streamed) -> None:
+    assert streamed.tokens == TOKENS
+    # Buffered, nginx would hold the first token until the reply ended, when the LLM's call had ended too.
+    assert streamed.at_first_token["active"] == 1, streamed
+    assert streamed.after["completed"] == streamed.at_first_token["completed"] + 1, streamed
 
 
 @pytest.mark.parametrize(("path", "client"), [("/api/async/stream", "127.0.0.11"), ("/api/sync/stream", "127.0.0.12")])
-def test_the_first_token_arrives_through_nginx_as_early_as_without_it(deployment, slow_simulator, path, client):
-    direct = asyncio.run(stream_from(client, deployment.upstreams[0] + path))
-    proxied = asyncio.run(stream_from(client, deployment.proxy + path))
-    for result in (direct, proxied):
-        assert result.ok and result.tokens == TOKENS, result
-    # Buffered, the first token would come with the last: about the whole token schedule late, and with done.
-    assert proxied.ttft_s < direct.ttft_s + spread_s(slow_simulator) / 2, (direct, proxied)
-    assert proxied.total_s - proxied.ttft_s >= spread_s(slow_simulator) / 2, proxied
+def test_the_first_token_arrives_through_nginx_while_the_llm_is_still_generating(
+    deployment, slow_simulator, path, client
+):
+    assert_streamed_while_generating(asyncio.run(sse_through(client, deployment.proxy + path, slow_simulator)))
 
 
-def test_websocket_tokens_arrive_through_nginx_as_early_as_without_it(deployment, slow_simulator):
-    direct = asyncio.run(websocket_timings("127.0.0.13", deployment.upstreams[0]))
-    first, done, tokens = asyncio.run(websocket_timings("127.0.0.13", deployment.proxy))
-    assert tokens == TOKENS
-    assert first < direct[0] + spread_s(slow_simulator) / 2, (direct, first)
-    assert done - first >= spread_s(slow_simulator) / 2
+def test_websocket_tokens_arrive_through_nginx_while_the_llm_is_still_generating(deployment, slow_simulator):
+    assert_streamed_while_generating(asyncio.run(websocket_through("127.0.0.13", deployment.proxy, slow_simulator)))
 
 
 def test_a_websocket_stop_works_through_nginx(deployment):
