@@ -131,13 +131,16 @@ class SQLiteWriter:
         return _QmarkCursor(connection.connection.cursor())
 
     def _attempt_batch(self, batch: list[_Job[Any]]) -> list[tuple[bool, Any]]:
-        with transaction.atomic(using=self.alias):
+        # wrap_database_errors: the raw cursor raises sqlite3's own errors, which dbretry would not know as
+        # Django's OperationalError; a locked table ("database table is locked", or "database is locked" once
+        # the busy timeout passed) would then lose the batch instead of writing it again.
+        with transaction.atomic(using=self.alias), connections[self.alias].wrap_database_errors:
             cursor = self._cursor()
             return [(True, job.write(cursor, self.alias)) for job in batch]
 
     def _attempt_one(self, job: _Job[Any]) -> tuple[bool, Any]:
         try:
-            with transaction.atomic(using=self.alias):
+            with transaction.atomic(using=self.alias), connections[self.alias].wrap_database_errors:
                 return True, job.write(self._cursor(), self.alias)
         except (OperationalError, InterfaceError):
             raise  # the connection's fault: retried

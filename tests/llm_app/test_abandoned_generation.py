@@ -1,26 +1,21 @@
-"""A stream whose response is dropped before a byte of it was read still closes its call, as cancelled."""
+"""A stream whose response is dropped before a byte of it was read still closes its call, as cancelled.
+
+The finaliser saves in a detached task; each test waits for the detached saves to be written
+(``recording.asettle``) before it reads the row back, rather than polling the row while a write may be under way.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import gc
 
 import pytest
 
 from llm_app.models import CallPath, Interface, LLMCall
 from llm_app.services import llm as service
+from llm_app.services import recording
 from llm_app.services.schemas import ChatRequest
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-async def wait_for_status(call_id: int, status: str) -> str:
-    for _ in range(100):
-        current = (await LLMCall.objects.aget(pk=call_id)).status
-        if current == status:
-            break
-        await asyncio.sleep(0.05)
-    return current
 
 
 async def test_a_generation_dropped_unread_saves_its_call_as_cancelled():
@@ -31,7 +26,8 @@ async def test_a_generation_dropped_unread_saves_its_call_as_cancelled():
     assert (await LLMCall.objects.aget(pk=call_id)).status == "streaming"
     del generation
     gc.collect()
-    assert await wait_for_status(call_id, "cancelled") == "cancelled"
+    await recording.asettle()
+    assert (await LLMCall.objects.aget(pk=call_id)).status == "cancelled"
 
 
 async def test_a_generation_that_was_read_is_not_saved_again_when_dropped(llm, async_clients):
@@ -43,5 +39,5 @@ async def test_a_generation_that_was_read_is_not_saved_again_when_dropped(llm, a
     call_id = generation.record.call_id
     del generation
     gc.collect()
-    await asyncio.sleep(0.2)
+    await recording.asettle()  # a second save, had the finaliser made one, would be written by now
     assert (await LLMCall.objects.aget(pk=call_id)).status == "complete"

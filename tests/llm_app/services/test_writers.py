@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import subprocess
 import sys
 import threading
+import time
 from functools import partial
 from pathlib import Path
 
@@ -69,6 +71,31 @@ def test_a_failing_write_undoes_only_itself_in_a_shared_commit():
         LLMCall.objects.values_list("pk", flat=True)
     )
     assert LLMCall.objects.count() == 2
+
+
+@on_sqlite
+def test_a_write_that_meets_a_locked_table_is_written_once_the_lock_clears(caplog):
+    writer = SQLiteWriter()
+    for prompt in ("one", "two"):
+        writer.run(start_write(prompt))
+    connection = connections["default"]
+    connection.ensure_connection()
+    # Another connection reads the table and stops half-way: its read holds the table until it is closed.
+    # (A shared in-memory database answers "database table is locked" at once; a file answers "database is
+    # locked" once its busy timeout has passed: sqlite3 raises the same OperationalError for both.)
+    reader = connection.connection.cursor()
+    reader.execute("SELECT id FROM llm_app_llmcall")
+    reader.fetchone()
+    with caplog.at_level(logging.WARNING, logger="llm_app.dbretry"):
+        written = writer.submit(start_write("locked out"))
+        for _ in range(200):  # a bound against a hang, not a timing claim: until the writer met the lock
+            if any("locked" in logged.getMessage() for logged in caplog.records) or written.done():
+                break
+            time.sleep(0.05)
+        reader.close()
+    record = written.result(timeout=30)
+    assert any("locked" in logged.getMessage() for logged in caplog.records), "the write met the lock"
+    assert LLMCall.objects.filter(pk=record.call_id).exists()
 
 
 # A file database: Django never closes an in-memory one, so a broken connection there could not be replaced.
