@@ -21,9 +21,9 @@ import aiohttp
 import pytest
 import websockets
 
-from longrun.loadgen.sse import aiter_events
 from longrun.proxy import running_nginx
 from tests.e2e.conftest import ROOT
+from tests.helpers import Streamed, assert_streamed_while_generating, sse_while_generating, websocket_while_generating
 from tests.production.conftest import two_processes
 
 pytestmark = [pytest.mark.e2e, pytest.mark.redis]
@@ -67,77 +67,30 @@ async def receive(socket, kind: str) -> dict:
             return message
 
 
-@dataclass(frozen=True)
-class Streamed:
-    """One reply through nginx: the LLM's counters when the client had its first token, and after the reply."""
-
-    tokens: int
-    at_first_token: dict[str, int]
-    after: dict[str, int]
-
-
-async def settled(simulator) -> dict[str, int]:
-    """The simulator's counters once no call is in flight (an earlier test's calls may still be ending)."""
-    for _ in range(300):  # a bound against a hang, not a timing claim
-        stats = await simulator.astats()
-        if stats["active"] == 0:
-            return stats
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"the simulator still has calls in flight: {stats}")
+PROMPT = {"prompt": "Through the proxy", "max_tokens": TOKENS}
 
 
 async def sse_through(address: str, url: str, simulator) -> Streamed:
-    await settled(simulator)
-    tokens, at_first_token = 0, {}
-    async with (
-        session_from(address) as session,
-        session.post(url, json={"prompt": "Through the proxy", "max_tokens": TOKENS}) as reply,
-    ):
-        assert reply.status == 200
-        async for event in aiter_events(reply.content):
-            if event.event == "token":
-                tokens += 1
-                at_first_token = at_first_token or await simulator.astats()
-            elif event.event in {"done", "error"}:
-                assert event.event == "done", event.data
-                break
-    return Streamed(tokens, at_first_token, await settled(simulator))
+    async with session_from(address) as session:
+        return await sse_while_generating(session, url, PROMPT, simulator)
 
 
 async def websocket_through(address: str, base: str, simulator) -> Streamed:
-    await settled(simulator)
-    tokens, at_first_token = 0, {}
     async with socket_from(address, base) as socket:
-        await socket.send(
-            json.dumps({"type": "prompt", "id": "t", "prompt": "Through the proxy", "max_tokens": TOKENS})
-        )
-        while True:
-            message = json.loads(await asyncio.wait_for(socket.recv(), 15))
-            if message["type"] == "token":
-                tokens += 1
-                at_first_token = at_first_token or await simulator.astats()
-            elif message["type"] in {"done", "error"}:
-                assert message["type"] == "done", message
-                break
-    return Streamed(tokens, at_first_token, await settled(simulator))
-
-
-def assert_streamed_while_generating(streamed: Streamed) -> None:
-    assert streamed.tokens == TOKENS
-    # Buffered, nginx would hold the first token until the reply ended, when the LLM's call had ended too.
-    assert streamed.at_first_token["active"] == 1, streamed
-    assert streamed.after["completed"] == streamed.at_first_token["completed"] + 1, streamed
+        return await websocket_while_generating(socket, PROMPT, simulator)
 
 
 @pytest.mark.parametrize(("path", "client"), [("/api/async/stream", "127.0.0.11"), ("/api/sync/stream", "127.0.0.12")])
 def test_the_first_token_arrives_through_nginx_while_the_llm_is_still_generating(
     deployment, slow_simulator, path, client
 ):
-    assert_streamed_while_generating(asyncio.run(sse_through(client, deployment.proxy + path, slow_simulator)))
+    streamed = asyncio.run(sse_through(client, deployment.proxy + path, slow_simulator))
+    assert_streamed_while_generating(streamed, TOKENS)
 
 
 def test_websocket_tokens_arrive_through_nginx_while_the_llm_is_still_generating(deployment, slow_simulator):
-    assert_streamed_while_generating(asyncio.run(websocket_through("127.0.0.13", deployment.proxy, slow_simulator)))
+    streamed = asyncio.run(websocket_through("127.0.0.13", deployment.proxy, slow_simulator))
+    assert_streamed_while_generating(streamed, TOKENS)
 
 
 def test_a_websocket_stop_works_through_nginx(deployment):

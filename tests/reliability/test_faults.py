@@ -133,7 +133,9 @@ def test_a_stall_after_the_first_token_ends_at_llm_timeout_not_when_the_llm_drop
     assert outcome.first_token_s is not None
     silence = outcome.elapsed - outcome.first_token_s
     assert silence >= fault_table.LLM_TIMEOUT * 0.9
-    assert silence < 30, "the simulator holds a stall for 60 s: the app must have given up first"
+    # The simulator holds a stall for 60 s, then drops the connection, which would read as a cut: the app's own
+    # timeout ended it first.
+    assert outcome.end == "error" and "LLM_TIMEOUT" in outcome.message, outcome
     assert upstream.settled()["active"] == 0
 
 
