@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import math
+import time
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
@@ -85,19 +87,25 @@ def test_ipv6_clients_are_limited_by_their_slash_64():
 def test_the_local_window_refuses_the_request_past_the_rate_and_says_when_one_frees():
     windows = rate_limit._LocalWindows()
     rate = Rate(count=2, window_s=60, text="2/min")
+    before = time.monotonic()
     assert [windows.hit("ip:a", rate) for _ in range(2)] == [0.0, 0.0]
     wait = windows.hit("ip:a", rate)
-    assert 59 < wait <= 60
+    after = time.monotonic()
+    # The first hit frees its place 60 s after it was made: bracketed by the clock before it and after the refusal.
+    assert 60 - (after - before) <= wait <= 60
     assert windows.hit("ip:b", rate) == 0.0
 
 
 def test_check_raises_a_429_error_with_the_rate_and_the_retry(settings, fresh_windows):
     settings.LLM_RATE_LIMIT = "1/min"
+    before = time.monotonic()
     rate_limit.check(client="ip:a")
     with pytest.raises(RateLimited) as refused:
         rate_limit.check(client="ip:a")
+    after = time.monotonic()
     assert refused.value.http_status == 429
-    assert refused.value.retry_after == 60
+    # The whole seconds until the first request's place frees, 60 s after it: bracketed by the clock around both.
+    assert math.ceil(60 - (after - before)) <= refused.value.retry_after <= 60
     assert "LLM_RATE_LIMIT allows 1/min" in refused.value.message
 
 
