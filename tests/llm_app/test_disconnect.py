@@ -13,6 +13,7 @@ import json
 import pytest
 from asgiref.testing import ApplicationCommunicator
 from django.core.asgi import get_asgi_application
+from django.db import OperationalError
 
 from llm_app.models import LLMCall, Message
 
@@ -49,8 +50,15 @@ async def open_request(path: str, payload: dict) -> ApplicationCommunicator:
 
 async def wait_for(predicate, timeout=5.0):
     for _ in range(int(timeout / 0.05)):
-        if await predicate():
-            return True
+        try:
+            if await predicate():
+                return True
+        except OperationalError as exc:
+            # The test database is in-memory SQLite in shared-cache mode, where a read meets a write in progress
+            # with "database table is locked" at once (no busy timeout): the save under test is still being
+            # written, so look again.
+            if "locked" not in str(exc):
+                raise
         await asyncio.sleep(0.05)
     return False
 
