@@ -48,11 +48,7 @@ DEFAULT_JSON = ROOT / "benchmarks" / "results" / "http_backend.json"
 
 def settled_stats(simulator: Any, before: dict[str, int]) -> dict[str, int]:
     """The simulator's counters over one worker, once no request is active (the client may close late)."""
-    deadline = time.monotonic() + 5
-    stats = simulator.stats()
-    while stats.get("active") and time.monotonic() < deadline:
-        time.sleep(0.1)
-        stats = simulator.stats()
+    stats = simulator.settled_stats(timeout=5)
     gauges = {"active", "peak_active"}  # read as they are; the other counters only grow, so the run is the difference
     return {key: stats[key] if key in gauges else stats[key] - before.get(key, 0) for key in stats}
 

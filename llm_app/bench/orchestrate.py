@@ -158,17 +158,6 @@ def served_per_round(results: list[Any]) -> list[int]:
     return rounds
 
 
-def _settled(simulator: SimulatorProcess, timeout_s: float = 10.0) -> dict[str, int]:
-    """The simulator's counters once no call is active: a call's last chunk reaches the user a moment before the
-    simulator counts it as completed (or as they are when ``timeout_s`` has passed)."""
-    deadline = time.monotonic() + timeout_s
-    stats = simulator.stats()
-    while stats["active"] and time.monotonic() < deadline:
-        time.sleep(0.05)
-        stats = simulator.stats()
-    return stats
-
-
 def measure(
     target: Target, base: str, server_pid: int, simulator: SimulatorProcess, concurrency: int, scenario: Scenario
 ) -> RunResult:
@@ -177,11 +166,11 @@ def measure(
     load_average = [round(v, 2) for v in os.getloadavg()]
     # The LLM's counters, its peak of calls in flight included, describe this burst alone: the calls of an earlier
     # burst are counted first.
-    _settled(simulator)
+    simulator.settled_stats()
     simulator.reset_stats()
     with ProcessTreeSampler(server_pid) as server_sampler, ProcessTreeSampler(simulator.pid) as simulator_sampler:
         run = _load(target, base, concurrency, scenario)
-    upstream = _settled(simulator)
+    upstream = simulator.settled_stats()
     server_stats = server_sampler.stop()
     figures = summarize(run, llm_seconds_per_request=scenario.timing.seconds)
     grown = max(0, server_stats.peak_rss_bytes - idle.rss_bytes)

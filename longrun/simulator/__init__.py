@@ -18,13 +18,19 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from longrun.simulator.config import SimulatorConfig
     from longrun.simulator.faults import Fault
-    from longrun.simulator.server import SimulatorProcess, fetch_stats
+    from longrun.simulator.server import SimulatorProcess, fetch_stats, settled_stats
 
-__all__ = ["Fault", "SimulatorConfig", "SimulatorProcess", "fetch_stats"]
+__all__ = ["Fault", "SimulatorConfig", "SimulatorProcess", "fetch_stats", "settled_stats"]
 
 # Imported on first use: the configuration and the command lines' flags load without aiohttp, so a missing
 # [simulator] extra is reported when the simulator is started, with what to install.
-_HOMES = {"Fault": "faults", "SimulatorConfig": "config", "SimulatorProcess": "server", "fetch_stats": "server"}
+_HOMES = {
+    "Fault": "faults",
+    "SimulatorConfig": "config",
+    "SimulatorProcess": "server",
+    "fetch_stats": "server",
+    "settled_stats": "server",
+}
 
 
 def __getattr__(name: str) -> Any:

@@ -121,6 +121,18 @@ def fetch_stats(base_url: str, *, timeout: float = 10.0) -> dict[str, int]:
     return counters
 
 
+def settled_stats(base_url: str, *, timeout: float = 10.0) -> dict[str, int]:
+    """The counters once no call is active, or as they are when ``timeout`` has passed. A call's last chunk
+    reaches its client a moment before the simulator counts the call as ended, and a client may close late: read
+    the counters of a finished run with this, not with ``fetch_stats``. Blocking: call it off the event loop."""
+    deadline = time.monotonic() + timeout
+    stats = fetch_stats(base_url)
+    while stats["active"] and time.monotonic() < deadline:
+        time.sleep(0.05)
+        stats = fetch_stats(base_url)
+    return stats
+
+
 class SimulatorProcess:
     """A simulator in a child process (``python -m longrun.simulator``), for tests, fixtures and benchmarks.
 
@@ -167,6 +179,10 @@ class SimulatorProcess:
         """The child's ``GET /stats`` counters: active, peak_active, completed, cancelled, errors. Blocking: off
         the loop."""
         return fetch_stats(self._url())
+
+    def settled_stats(self, *, timeout: float = 10.0) -> dict[str, int]:
+        """The counters once no call is active (``settled_stats``). Blocking: off the loop."""
+        return settled_stats(self._url(), timeout=timeout)
 
     def reset_stats(self) -> dict[str, int]:
         """``POST /stats/reset``: zeroes the finished counters and restarts the peak; returns the new counters.

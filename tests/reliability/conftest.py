@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from llm_app import servers as demo_servers
-from longrun.simulator import SimulatorConfig, SimulatorProcess, fetch_stats
+from longrun.simulator import SimulatorConfig, SimulatorProcess, fetch_stats, settled_stats
 
 ROOT = Path(__file__).resolve().parents[2]
 ORIGIN_HOST = "127.0.0.1"
@@ -54,12 +54,7 @@ class Upstream:
 
     def settled(self, timeout: float = 15.0) -> dict[str, int]:
         """The counters once nothing is active any more (or as they are when the timeout passes)."""
-        deadline = time.monotonic() + timeout
-        stats = self.stats()
-        while stats["active"] and time.monotonic() < deadline:
-            time.sleep(0.05)
-            stats = self.stats()
-        return stats
+        return settled_stats(self.url, timeout=timeout)
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,7 @@ import pytest
 from openai import APIConnectionError, AsyncOpenAI, OpenAI, RateLimitError
 
 import longrun.simulator
-from longrun.simulator import Fault, SimulatorConfig, SimulatorProcess, fetch_stats
+from longrun.simulator import Fault, SimulatorConfig, SimulatorProcess, fetch_stats, settled_stats
 from longrun.simulator.app import STATS_KEY
 from longrun.simulator.config import add_arguments, config_from_options
 from longrun.simulator.server import base_url, start_simulator
@@ -26,8 +26,14 @@ def test_a_base_url_ends_in_v1_and_brackets_ipv6_hosts() -> None:
     assert base_url("::1", 9100) == "http://[::1]:9100/v1"
 
 
-def test_the_package_exports_the_config_the_process_the_fault_enum_and_the_stats_reader() -> None:
-    assert sorted(longrun.simulator.__all__) == ["Fault", "SimulatorConfig", "SimulatorProcess", "fetch_stats"]
+def test_the_package_exports_the_config_the_process_the_fault_enum_and_the_stats_readers() -> None:
+    assert sorted(longrun.simulator.__all__) == [
+        "Fault",
+        "SimulatorConfig",
+        "SimulatorProcess",
+        "fetch_stats",
+        "settled_stats",
+    ]
     assert [
         getattr(longrun.simulator, name).__name__ for name in longrun.simulator.__all__
     ] == longrun.simulator.__all__
@@ -84,6 +90,22 @@ def test_the_stats_of_a_simulator_run_elsewhere_are_read_from_its_base_url() -> 
         client.chat.completions.create(model="m", messages=PROMPT)
         assert fetch_stats(process.base_url) == process.stats()
         assert fetch_stats(process.base_url + "/")["completed"] == 1
+
+
+def test_settled_stats_wait_for_a_call_whose_client_left_to_be_counted_as_ended() -> None:
+    slow = SimulatorConfig(ttft_ms=1, token_ms=200, tokens=20)
+    with SimulatorProcess(slow) as process, sync_client(process.base_url) as client:
+        with client.chat.completions.create(model="m", messages=PROMPT, stream=True) as stream:
+            next(iter(stream))
+        # The client has hung up; the simulator notices at its next token.
+        assert process.settled_stats() == {
+            "active": 0,
+            "peak_active": 1,
+            "completed": 0,
+            "cancelled": 1,
+            "errors": 0,
+        }
+        assert settled_stats(process.base_url) == process.stats()
 
 
 def test_a_simulator_process_runs_the_whole_config_it_was_given() -> None:
