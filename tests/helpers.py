@@ -1,5 +1,5 @@
-"""Small helpers the tests share: reading Server-Sent Events, counting rows, finding planted audit markers, and
-whether a reply streamed while the LLM was still generating it."""
+"""Small helpers the tests share: reading Server-Sent Events, counting rows, finding planted audit markers,
+whether a reply streamed while the LLM was still generating it, and the middleware of a new Django project."""
 
 from __future__ import annotations
 
@@ -11,6 +11,17 @@ from pathlib import Path
 from typing import Any
 
 from longrun.loadgen import sse
+
+# MIDDLEWARE as `django-admin startproject` writes it (Django 4.2 to 6.1).
+STARTPROJECT_MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
 
 
 def parse_sse(raw: bytes) -> list[tuple[str, dict[str, Any]]]:

@@ -12,6 +12,7 @@ from django.utils.deprecation import MiddlewareMixin
 
 from longrun.checks import check_async_settings
 from longrun.middleware import AsyncNativeMixin
+from tests.helpers import STARTPROJECT_MIDDLEWARE
 
 
 @pytest.fixture(autouse=True)
@@ -103,17 +104,6 @@ def test_a_urlconf_that_does_not_import_leaves_atomic_requests_alone(monkeypatch
     monkeypatch.setitem(settings.DATABASES["default"], "ATOMIC_REQUESTS", True)
     settings.ROOT_URLCONF = "tests.longrun.audit.no_such_urls"
     assert check_async_settings() == []
-
-
-STARTPROJECT_MIDDLEWARE = [
-    "django.middleware.security.SecurityMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
-]
 
 
 def hops_of(message: checks.CheckMessage) -> int:

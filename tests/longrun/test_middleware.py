@@ -16,16 +16,9 @@ from django.test import override_settings
 from longrun.asgi import ASGIHandler
 from longrun.hops import count_hops, no_hops
 from longrun.testing import ASGIResponse, asgi_request
+from tests.helpers import STARTPROJECT_MIDDLEWARE
 
-DJANGO = [
-    "django.middleware.security.SecurityMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
-]
+DJANGO = STARTPROJECT_MIDDLEWARE
 LONGRUN = ["longrun.middleware." + name.rsplit(".", 1)[1] for name in DJANGO]
 
 TOKEN = "a" * 32
